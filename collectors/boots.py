@@ -1,0 +1,113 @@
+"""Boot history, derived from the log facts the log collectors kept.
+
+For each boot: when it began and ended, whether a shutdown began, whether it
+ended in order ("Journal stopped") or was cut off, how long the shutdown took;
+and for every unit whose stop timed out, a stop_job fact with how long it ran.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hostmedic.engine.facts import Fact, Provenance
+
+NAME = "boots"
+
+# The first sign that an orderly shutdown began (systemd, logind), newest wording first.
+SHUTDOWN_BEGIN = re.compile(
+    r"^System is (?:rebooting|powering down|halting)|"
+    r"^Stopped target (?:multi-user\.target|Multi-User System|graphical\.target|Graphical Interface)|"
+    r"^Reached target (?:shutdown\.target|System Shutdown|Shutdown)\b")
+SHUTDOWN_TARGET = re.compile(r"^Reached target (?:shutdown\.target|(?:System )?Shutdown)\b")
+# The last lines an orderly shutdown writes to the journal.
+CLEAN_END = re.compile(r"^Journal stopped$|^Shutting down\.$|^Syncing filesystems and block devices|"
+                       r"^Sending SIGTERM to remaining processes")
+STOP_TIMEOUT = re.compile(r"^(?P<unit>[^\s:]+\.(?:service|mount|scope|socket|swap|automount|target|slice|device)):? "
+                          r"(?:Stopping timed out|Unmounting timed out|State 'stop[\w-]*' timed out|"
+                          r"stop[\w-]* timed out)")
+
+
+def collect(ctx) -> None:
+    own = [f for f in ctx.facts.of_kind("log") if not f.fields.get("domain")]
+    # The journal numbers boots exactly; syslog files only when there is no journal.
+    logs = [f for f in own if f.fields.get("stream") == "journal"] or \
+        [f for f in own if f.fields.get("stream") == "syslog"]
+    if not logs:
+        ctx.status(NAME, "absent", detail="no journal or syslog lines to rebuild boots from",
+                   hint="boot history needs the journal (or a sosreport's journalctl output)")
+        return
+    by_boot: dict[int, list[Fact]] = {}
+    for log in logs:
+        by_boot.setdefault(log.fields.get("boot", 0), []).append(log)
+    latest = max(by_boot)
+    for offset in sorted(by_boot):
+        lines = sorted(by_boot[offset], key=lambda f: (f.fields.get("t") or 0))
+        boot = _describe_boot(offset, lines, current=(offset == latest))
+        ctx.add("boot", boot, Provenance("derived", lines[0].source.name, None, boot.get("first_t"),
+                                         boot.get("boot_id")))
+        for job in _stop_jobs(offset, lines):
+            ctx.add("stop_job", job, Provenance("derived", lines[0].source.name, None,
+                                                job.get("begin_t"), boot.get("boot_id")))
+    ctx.status(NAME, "ok", detail=f"{len(by_boot)} boot(s) rebuilt from {len(logs)} lines")
+
+
+def _describe_boot(offset: int, lines: list[Fact], current: bool) -> dict[str, Any]:
+    def first(regex: re.Pattern) -> Fact | None:
+        return next((l for l in lines if regex.search(l.fields.get("message", ""))), None)
+
+    begin = first(SHUTDOWN_BEGIN)
+    target = first(SHUTDOWN_TARGET)
+    end = next((l for l in reversed(lines) if CLEAN_END.search(l.fields.get("message", ""))), None)
+    last = lines[-1]
+    boot: dict[str, Any] = {"offset": offset, "current": current,
+                            "boot_id": lines[0].fields.get("boot_id"),
+                            "first_t": lines[0].fields.get("t"), "last_t": last.fields.get("t"),
+                            "shutdown_started": begin is not None,
+                            "reached_shutdown_target": target is not None,
+                            "clean_end": end is not None,
+                            "last_line": last.fields.get("message", "")}
+    if begin is not None and begin.fields.get("t") is not None:
+        boot["shutdown_begin_t"] = begin.fields["t"]
+        stop_t = (end or last).fields.get("t")
+        if stop_t is not None:
+            boot["shutdown_seconds"] = round(stop_t - begin.fields["t"], 1)
+    if current:
+        state = "the boot the data was taken in"
+    elif end is not None:
+        state = "ended in an orderly shutdown"
+    elif begin is not None:
+        state = "its journal ends in the middle of a shutdown"
+    else:
+        state = "its journal ends with no shutdown at all"
+    boot["text"] = f"boot {offset} ({boot['boot_id'] or 'id unknown'}): {state}; last line: {boot['last_line']}"
+    return {k: v for k, v in boot.items() if v is not None}
+
+
+def _mentions(log: Fact, unit: str) -> bool:
+    msg = log.fields.get("message", "")
+    return log.fields.get("unit") == unit or msg.startswith(unit + ":") or msg.startswith(unit + " ") \
+        or f" {unit} " in msg or msg.endswith(f" {unit}.")
+
+
+def _stop_jobs(offset: int, lines: list[Fact]) -> list[dict[str, Any]]:
+    jobs = []
+    seen: set[str] = set()
+    for log in lines:
+        m = STOP_TIMEOUT.search(log.fields.get("message", ""))
+        if not m or m["unit"] in seen:
+            continue
+        unit = m["unit"]
+        seen.add(unit)
+        mine = [l for l in lines if _mentions(l, unit)]
+        begin = next((l for l in mine if re.match(r"(?:Stopping|Unmounting) ", l.fields.get("message", ""))),
+                     None)
+        start = begin or log
+        end = mine[-1] if mine else log
+        job: dict[str, Any] = {"boot": offset, "unit": unit, "timed_out": True,
+                               "begin_known": begin is not None,
+                               "begin_t": start.fields.get("t"), "end_t": end.fields.get("t"),
+                               "last_line": end.fields.get("message", "")}
+        if job["begin_t"] is not None and job["end_t"] is not None:
+            job["seconds"] = round(job["end_t"] - job["begin_t"], 1)
+        jobs.append({k: v for k, v in job.items() if v is not None})
+    return jobs

@@ -1,0 +1,32 @@
+"""Who the host is: name, kernel, and whether it is a virtual machine (guest) or not."""
+from __future__ import annotations
+
+from hostmedic.engine.facts import Provenance
+
+NAME = "host"
+
+
+def collect(ctx) -> None:
+    fields = {}
+    name = ctx.source.run(["hostname"], sos_paths=["sos_commands/host/hostname", "hostname"])
+    if not name.ok:
+        name = ctx.source.read("/etc/hostname")
+    if name.ok and name.text.strip():
+        fields["hostname"] = name.text.strip().splitlines()[0]
+    uname = ctx.source.run(["uname", "-a"], sos_paths=["sos_commands/kernel/uname_-a", "uname"])
+    if uname.ok and uname.text.strip():
+        fields["uname"] = uname.text.strip()
+        parts = uname.text.split()
+        if len(parts) > 2:
+            fields["kernel"] = parts[2]
+    virt = ctx.source.run(["systemd-detect-virt"],
+                          sos_paths=["sos_commands/systemd/systemd-detect-virt"])
+    if virt.text.strip():  # exits 1 and prints "none" on bare metal
+        fields["virt"] = virt.text.strip().splitlines()[0]
+    dmi = ctx.source.read("/sys/class/dmi/id/sys_vendor")
+    if dmi.ok:
+        fields["sys_vendor"] = dmi.text.strip()
+    ctx.add("host", fields, Provenance("command", name.name if name.ok else "hostname"))
+    ctx.status(NAME, "ok" if fields.get("hostname") else "absent",
+               detail=", ".join(f"{k}={v}" for k, v in fields.items() if k != "uname"),
+               hint="" if fields.get("hostname") else "the host name is unknown")

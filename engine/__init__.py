@@ -1,0 +1,1 @@
+"""Engine: facts, sources, the rule pack and the command line."""

@@ -1,0 +1,215 @@
+"""The `diagnose` command.
+
+    diagnose [SOURCE] [--format text|json] [-o FILE]    diagnose and report
+    diagnose collect [SOURCE] -o facts.json             save a fact snapshot
+    diagnose rules list | show ID | lint [DIR...] | test [ID...]
+
+SOURCE is this host (default), --sosreport PATH (folder or tarball) or
+--facts SNAPSHOT.json. Exit status follows the Nagios plugin convention:
+0 nothing at warning or above, 1 warning, 2 error or critical, 3 the diagnosis
+itself could not run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+import yaml
+
+from hostmedic.collectors import Options
+from hostmedic.engine import analysis as flow
+from hostmedic.engine.facts import FactBase, SnapshotError, write_private_file
+from hostmedic.engine.rulepack import load_pack
+from hostmedic.engine.sources import DEFAULT_TIMEOUT, LocalSource, SosreportError, SosreportSource
+
+EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """The diagnosis cannot run; the message says why and what to do."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 3 ("could not run"), not argparse's 2, which means critical here."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _source_args(p: argparse.ArgumentParser, snapshot: bool = True) -> None:
+    g = p.add_argument_group("where the evidence comes from (default: this host)")
+    g.add_argument("--sosreport", metavar="PATH", help="a sosreport folder or .tar.xz/.tar.gz (read only)")
+    if snapshot:
+        g.add_argument("--facts", metavar="SNAPSHOT", help="a fact snapshot saved by `diagnose collect`")
+    g.add_argument("--journal-dir", metavar="DIR", help="read journal files from DIR (e.g. a copied /var/log/journal)")
+    g.add_argument("--journal-file", metavar="FILE", action="append", default=[],
+                   help="read this journal file (repeatable)")
+    g.add_argument("--libvirt-uri", default="qemu:///system", help="libvirt URI (read-only connection)")
+    g.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                   help=f"seconds each command may run (default {DEFAULT_TIMEOUT:g})")
+    g.add_argument("--boots", type=int, default=2, help="how many of the latest boots to read (default 2)")
+    p.add_argument("--rules", metavar="DIR", action="append", default=[],
+                   help="an extra rule directory (repeatable)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="diagnose", description=(
+        "Diagnose a Linux VM or KVM host after an incident: collect the evidence, match it "
+        "against the rule pack, explain the root cause and propose the fix."),
+        epilog="More: `diagnose collect --help`, `diagnose rules --help`.")
+    _source_args(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of the terminal")
+    return p
+
+
+def _collect_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="diagnose collect",
+                                description="Collect facts and save them as a JSON snapshot.")
+    _source_args(p, snapshot=False)
+    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the snapshot file to write")
+    return p
+
+
+def _rules_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="diagnose rules", description="Inspect, lint and test the rule pack.")
+    p.add_argument("--rules", metavar="DIR", action="append", default=[], help="an extra rule directory")
+    sub = p.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="list the rules")
+    show = sub.add_parser("show", help="show one rule")
+    show.add_argument("id")
+    lint = sub.add_parser("lint", help="validate rule files (default: the built-in pack)")
+    lint.add_argument("dirs", nargs="*", metavar="DIR")
+    test = sub.add_parser("test", help="run every rule's positive and negative examples")
+    test.add_argument("ids", nargs="*", metavar="ID")
+    return p
+
+
+def _options(args) -> Options:
+    return Options(timeout=args.timeout, libvirt_uri=args.libvirt_uri, journal_dir=args.journal_dir,
+                   journal_files=list(args.journal_file), boots=args.boots)
+
+
+def _open_source(args):
+    if args.sosreport:
+        try:
+            return SosreportSource(args.sosreport)
+        except SosreportError as err:
+            raise UsageError(f"{err}. Give a sosreport folder or a .tar.xz/.tar.gz made by `sos report`.")
+    return LocalSource(timeout=args.timeout)
+
+
+def _pack(args, out):
+    pack = load_pack(args.rules)
+    for problem in pack.problems:
+        print(f"warning: rule skipped: {problem}", file=sys.stderr)
+    if not pack.rules:
+        raise UsageError("no usable rule: the rule pack is empty or every rule is broken "
+                         "(see `diagnose rules lint`)")
+    return pack
+
+
+def _exit_status(analysis) -> int:
+    worst = analysis.worst
+    if worst in ("critical", "error"):
+        return EXIT_CRITICAL
+    return EXIT_WARNING if worst == "warning" else EXIT_OK
+
+
+def cmd_diagnose(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    pack = _pack(args, sys.stderr)
+    if args.facts:
+        if args.sosreport:
+            raise UsageError("give either --facts or --sosreport, not both")
+        try:
+            base = FactBase.load(args.facts)
+        except SnapshotError as err:
+            raise UsageError(str(err))
+    else:
+        with _open_source(args) as source:
+            base = flow.collect(source, pack, _options(args))
+    base.meta["rule_pack_used"] = pack.version
+    result = flow.analyse(base, pack)
+    command_line = shlex.join(["diagnose", *argv])
+    if args.format == "json":
+        from hostmedic.reports import json_report as renderer
+    else:
+        from hostmedic.reports import text as renderer
+    report = renderer.render(result, command_line)
+    if args.output:
+        write_private_file(args.output, report)
+        print(f"report written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(report)
+    return _exit_status(result)
+
+
+def cmd_collect(argv: list[str]) -> int:
+    args = _collect_parser().parse_args(argv)
+    pack = _pack(args, sys.stderr)
+    with _open_source(args) as source:
+        base = flow.collect(source, pack, _options(args))
+    base.save(args.output)
+    problems = [s for s in base.of_kind("collector_status") if s.fields["status"] != "ok"]
+    print(f"{len(base.facts)} facts saved to {args.output}"
+          + (f" ({len(problems)} collector problem(s); see the report)" if problems else ""), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_rules(argv: list[str]) -> int:
+    args = _rules_parser().parse_args(argv)
+    if args.action == "lint":
+        pack = load_pack(args.dirs, builtin=not args.dirs) if args.dirs else load_pack(args.rules)
+        for problem in pack.problems:
+            print(problem)
+        print(f"{len(pack.rules)} rule(s) valid, {len(pack.problems)} problem(s)")
+        return 1 if pack.problems else 0
+    pack = load_pack(args.rules)
+    for problem in pack.problems:
+        print(f"warning: rule skipped: {problem}", file=sys.stderr)
+    if args.action == "list":
+        for rule in sorted(pack.rules, key=lambda r: r.id):
+            print(f"{rule.id:<32} {rule.severity:<8} {rule.title}")
+        return 0
+    if args.action == "show":
+        rule = pack.get(args.id)
+        if rule is None:
+            print(f"no rule {args.id!r}; `diagnose rules list` shows the ids", file=sys.stderr)
+            return EXIT_UNKNOWN
+        print(f"# {rule.path}")
+        print(yaml.safe_dump(rule.data, sort_keys=False, allow_unicode=True, width=100))
+        return 0
+    from hostmedic.engine.ruletest import run_examples
+    unknown = [i for i in args.ids if not pack.get(i)]
+    if unknown:
+        print(f"no rule {', '.join(unknown)}; `diagnose rules list` shows the ids", file=sys.stderr)
+        return EXIT_UNKNOWN
+    results = run_examples(pack, args.ids or None)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        if not r.passed:
+            print(f"FAIL {r.rule} {r.polarity} example {r.name!r}: fired {r.fired or 'nothing'}")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed or pack.problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"collect": cmd_collect, "rules": cmd_rules}
+    try:
+        if argv and argv[0] in commands:
+            return commands[argv[0]](argv[1:])
+        return cmd_diagnose(argv)
+    except UsageError as err:
+        print(f"diagnose: {err}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    except KeyboardInterrupt:
+        print("diagnose: interrupted", file=sys.stderr)
+        return EXIT_UNKNOWN
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Facts and the fact base.
+
+A fact is plain data: a kind, its fields, and where it came from (provenance).
+The fact base holds every fact of one run plus the metadata of the source, and
+saves to / loads from a versioned JSON snapshot, so that analysing a snapshot
+replays exactly what analysing its source did.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Iterator
+
+SNAPSHOT_FORMAT = "hostmedic-facts"
+SNAPSHOT_VERSION = 1
+
+
+@dataclass
+class Provenance:
+    """Where a fact came from: a command, a file or a journal, and where in it."""
+
+    origin: str  # "command" | "file" | "journal" | "api" | "derived"
+    name: str  # command line, file path, journal description or API call
+    line: int | None = None  # 1-based line in the output or file
+    time: float | None = None  # epoch seconds of the event, when known
+    boot: str | None = None  # boot id, when known
+
+    def describe(self) -> str:
+        where = self.name
+        if self.line is not None:
+            where += f":{self.line}"
+        return where
+
+
+@dataclass
+class Fact:
+    kind: str
+    fields: dict[str, Any]
+    source: Provenance
+    id: int = 0  # set by the fact base; unique within one run
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "fields": self.fields, "source": asdict(self.source)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Fact":
+        return cls(kind=data["kind"], fields=dict(data.get("fields") or {}),
+                   source=Provenance(**data["source"]), id=int(data.get("id", 0)))
+
+
+@dataclass
+class FactBase:
+    """All facts of one run, in the order they were collected."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    facts: list[Fact] = field(default_factory=list)
+
+    def add(self, kind: str, fields: dict[str, Any], source: Provenance) -> Fact:
+        fact = Fact(kind=kind, fields=fields, source=source, id=len(self.facts) + 1)
+        self.facts.append(fact)
+        return fact
+
+    def extend(self, facts: Iterable[Fact]) -> None:
+        for fact in facts:
+            self.add(fact.kind, fact.fields, fact.source)
+
+    def of_kind(self, *kinds: str) -> Iterator[Fact]:
+        wanted = set(kinds)
+        return (f for f in self.facts if f.kind in wanted)
+
+    def status(self, collector: str, status: str, detail: str = "", hint: str = "",
+               name: str = "") -> Fact:
+        """Record how a collector (or one of its reads) went: ok, missing, failed,
+        denied, timeout or absent. Every report lists these."""
+        return self.add("collector_status", {
+            "collector": collector, "status": status, "detail": detail, "hint": hint, "what": name,
+        }, Provenance("derived", collector))
+
+    # -- snapshots ---------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION, "meta": self.meta,
+                "facts": [f.to_json() for f in self.facts]}
+
+    def save(self, path: str) -> None:
+        write_private_file(path, json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: str) -> "FactBase":
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except OSError as err:
+            raise SnapshotError(f"{path}: cannot read the snapshot: {err.strerror}") from err
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise SnapshotError(f"{path}: not a JSON fact snapshot ({err}); "
+                                "make one with `diagnose collect -o FILE`") from err
+        if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
+            raise SnapshotError(f"{path}: not a hostmedic fact snapshot "
+                                "(no \"format\": \"hostmedic-facts\" at the top)")
+        if data.get("version") != SNAPSHOT_VERSION:
+            raise SnapshotError(f"{path}: snapshot version {data.get('version')!r} is not "
+                                f"supported (this hostmedic reads version {SNAPSHOT_VERSION})")
+        base = cls(meta=dict(data.get("meta") or {}))
+        for i, item in enumerate(data.get("facts") or [], 1):
+            try:
+                fact = Fact.from_json(item)
+            except (KeyError, TypeError) as err:
+                raise SnapshotError(f"{path}: fact #{i} is malformed ({err})") from err
+            base.facts.append(fact)
+        return base
+
+
+class SnapshotError(Exception):
+    """A fact snapshot could not be read; the message names the file."""
+
+
+def write_private_file(path: str, text: str) -> None:
+    """Write atomically (temp file, fsync, rename) with mode 0600."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".hostmedic-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

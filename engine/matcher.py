@@ -1,0 +1,189 @@
+"""Rule conditions compiled to durable_rules rulesets, and matching facts against them.
+
+durable_rules does the correlation: joins across facts (same device, server,
+domain, boot), time windows, absence of a later fact, through its Rete network.
+What it taught us, and what this module does about it:
+
+* One engine Host per process: each Host starts timer threads that never stop.
+  Runs are kept apart by a session id (`sid`) and their state deleted afterwards.
+* Absence is decided when the triggering fact arrives, so facts whose kinds appear
+  under `absent:` are asserted first.
+* Its regex operator uses its own dialect; all text matching happens in Python
+  before, and the engine only sees typed scalar fields.
+* Identical fact dicts are one fact: every fact carries its unique `id`.
+* An exception inside an action is swallowed, so the action only records ids.
+* Registration mutates the definition: a deep copy is registered.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from durable import engine as durable
+
+from hostmedic.engine.facts import Fact
+from hostmedic.engine.rulepack import Rule
+
+_OPS = {"eq": None, "ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+
+
+@dataclass
+class Match:
+    rule: Rule
+    alternative: int
+    name: str
+    facts: dict[str, Fact]  # alias -> fact
+
+
+class _Host(durable.Host):
+    """Actions only record which facts matched (an exception inside one would be lost)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: dict[str, list[tuple[str, dict[str, int]]]] = {}
+
+    def get_action(self, action_name: str):
+        def record(c) -> None:
+            sid = str(c.s.sid)
+            ids = {alias: fact["id"] for alias, fact in (c._m or {}).items() if isinstance(fact, dict)}
+            self.recorded.setdefault(sid, []).append((action_name, ids))
+        return record
+
+
+_host: _Host | None = None
+_registered: set[str] = set()
+_lock = threading.Lock()
+_sids = itertools.count(1)
+
+
+def _get_host() -> _Host:
+    global _host
+    if _host is None:
+        _host = _Host()
+    return _host
+
+
+def _value(val: Any) -> Any:
+    """A literal, a reference "$alias.field", or {ref: alias.field, times|plus: n}."""
+    if isinstance(val, str) and val.startswith("$") and "." in val:
+        alias, field = val[1:].split(".", 1)
+        return {alias: field}
+    if isinstance(val, dict) and "ref" in val:
+        alias, field = str(val["ref"]).split(".", 1)
+        if "times" in val:
+            return {"$mul": {"$l": {alias: field}, "$r": val["times"]}}
+        if "plus" in val:
+            return {"$add": {"$l": {alias: field}, "$r": val["plus"]}}
+        return {alias: field}
+    return val
+
+
+def _where(where: dict[str, Any]) -> list[dict]:
+    conds: list[dict] = []
+    for name, spec in (where or {}).items():
+        if isinstance(spec, dict) and spec and set(spec) <= set(_OPS) | {"exists"}:
+            for op, val in spec.items():
+                if op == "exists":
+                    conds.append({"$ex" if val else "$nex": {name: 1}})
+                elif _OPS[op] is None:
+                    conds.append({name: _value(val)})
+                else:
+                    conds.append({_OPS[op]: {name: _value(val)}})
+        else:
+            conds.append({name: _value(spec)})
+    return conds
+
+
+def compile_fact(fm: dict[str, Any], first_alias: str | None) -> tuple[str, dict]:
+    conds: list[dict] = [{"kind": fm["kind"]}]
+    conds += _where(fm.get("where") or {})
+    same = fm.get("same") or []
+    if isinstance(same, list):
+        conds += [{name: {first_alias: name}} for name in same]
+    else:
+        for name, ref in same.items():
+            alias, field = ref.split(".", 1)
+            conds.append({name: {alias: field}})
+    if fm.get("after"):
+        conds.append({"$gt": {"seq": {fm["after"]: "seq"}}})
+    if fm.get("before"):
+        conds.append({"$lt": {"seq": {fm["before"]: "seq"}}})
+    if fm.get("within"):
+        of, secs = fm["within"]["of"], fm["within"]["seconds"]
+        conds.append({"$gte": {"t": {"$sub": {"$l": {of: "t"}, "$r": secs}}}})
+        conds.append({"$lte": {"t": {"$add": {"$l": {of: "t"}, "$r": secs}}}})
+    alias = fm["as"] + ("$not" if fm.get("absent") else "")
+    return alias, (conds[0] if len(conds) == 1 else {"$and": conds})
+
+
+def compile_rule(rule: Rule) -> dict[str, dict]:
+    """The durable_rules ruleset definition of one rule: one engine rule per alternative."""
+    ruleset = {}
+    for i, alt in enumerate(rule.data["when"]):
+        first = alt["facts"][0]["as"]
+        clauses = [dict([compile_fact(fm, first)]) for fm in alt["facts"]]
+        ruleset[f"alt{i}"] = {"all": clauses, "run": f"{rule.id}#{i}"}
+    return ruleset
+
+
+def kinds_of(rule: Rule) -> tuple[set[str], set[str]]:
+    """(kinds the rule reads, kinds that appear only under absent:)."""
+    used, absent = set(), set()
+    for alt in rule.data["when"]:
+        for fm in alt["facts"]:
+            used.add(fm["kind"])
+            if fm.get("absent"):
+                absent.add(fm["kind"])
+    return used, absent
+
+
+def _ruleset_name(rule: Rule, definition: dict) -> str:
+    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{rule.id.replace('-', '_')}_{digest}"
+
+
+def _engine_fact(fact: Fact, sid: str) -> dict[str, Any]:
+    """Scalar fields only: the engine joins on values, not on lists."""
+    out = {k: v for k, v in fact.fields.items() if isinstance(v, (str, int, float, bool))}
+    out.update({"kind": fact.kind, "id": fact.id, "sid": sid})
+    return out
+
+
+def match_rule(rule: Rule, facts: list[Fact]) -> list[Match]:
+    """Every combination of facts that satisfies one of the rule's alternatives."""
+    definition = compile_rule(rule)
+    name = _ruleset_name(rule, definition)
+    used, absent = kinds_of(rule)
+    relevant = [f for f in facts if f.kind in used]
+    if not relevant:
+        return []
+    by_id = {f.id: f for f in relevant}
+    with _lock:
+        host = _get_host()
+        if name not in _registered:
+            host.set_rulesets({name: copy.deepcopy(definition)})
+            _registered.add(name)
+        sid = f"s{next(_sids)}"
+        # Facts that can cancel an absence go in first: absence is decided on arrival.
+        ordered = sorted(relevant, key=lambda f: (f.kind not in absent, f.id))
+        for fact in ordered:
+            try:
+                host.assert_fact(name, _engine_fact(fact, sid))
+            except durable.MessageNotHandledException:
+                pass  # a fact no condition of this rule consumes
+        try:
+            host.delete_state(name, sid)
+        except Exception:
+            pass
+        recorded = host.recorded.pop(sid, [])
+    matches = []
+    for action, ids in recorded:
+        alt = int(action.rsplit("#", 1)[1])
+        matches.append(Match(rule, alt, rule.data["when"][alt]["name"],
+                             {alias: by_id[i] for alias, i in ids.items() if i in by_id}))
+    return matches

@@ -1,0 +1,1 @@
+"""Reports: renderers for findings (text, JSON, HTML templates)."""

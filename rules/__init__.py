@@ -1,0 +1,1 @@
+"""Rule pack: one YAML file per rule id."""
