@@ -45,7 +45,10 @@ def collect(ctx) -> None:
         boot = _describe_boot(offset, lines, current=(offset == latest))
         ctx.add("boot", boot, Provenance("derived", lines[0].source.name, None, boot.get("first_t"),
                                          boot.get("boot_id")))
-        for job in _stop_jobs(offset, lines):
+        jobs = _stop_jobs(offset, lines, boot.get("shutdown_begin_t"))
+        if boot.get("shutdown_started") and not boot.get("clean_end") and not boot["current"]:
+            jobs += _unfinished_stops(offset, lines, {j["unit"] for j in jobs})
+        for job in jobs:
             ctx.add("stop_job", job, Provenance("derived", lines[0].source.name, None,
                                                 job.get("begin_t"), boot.get("boot_id")))
     ctx.status(NAME, "ok", detail=f"{len(by_boot)} boot(s) rebuilt from {len(logs)} lines")
@@ -59,7 +62,7 @@ def _describe_boot(offset: int, lines: list[Fact], current: bool) -> dict[str, A
     target = first(SHUTDOWN_TARGET)
     end = next((l for l in reversed(lines) if CLEAN_END.search(l.fields.get("message", ""))), None)
     last = lines[-1]
-    boot: dict[str, Any] = {"offset": offset, "current": current,
+    boot: dict[str, Any] = {"boot": offset, "current": current,
                             "boot_id": lines[0].fields.get("boot_id"),
                             "first_t": lines[0].fields.get("t"), "last_t": last.fields.get("t"),
                             "shutdown_started": begin is not None,
@@ -89,7 +92,7 @@ def _mentions(log: Fact, unit: str) -> bool:
         or f" {unit} " in msg or msg.endswith(f" {unit}.")
 
 
-def _stop_jobs(offset: int, lines: list[Fact]) -> list[dict[str, Any]]:
+def _stop_jobs(offset: int, lines: list[Fact], shutdown_t: float | None) -> list[dict[str, Any]]:
     jobs = []
     seen: set[str] = set()
     for log in lines:
@@ -101,13 +104,52 @@ def _stop_jobs(offset: int, lines: list[Fact]) -> list[dict[str, Any]]:
         mine = [l for l in lines if _mentions(l, unit)]
         begin = next((l for l in mine if re.match(r"(?:Stopping|Unmounting) ", l.fields.get("message", ""))),
                      None)
-        start = begin or log
         end = mine[-1] if mine else log
+        begin_t = begin.fields.get("t") if begin else log.fields.get("t")
+        if begin is None and shutdown_t is not None and log.fields.get("t") is not None:
+            # Older systemd names only the description in "Stopping ...": the stop
+            # began no later than the timeout line, and not before the shutdown did.
+            begin_t = min(shutdown_t, log.fields["t"])
         job: dict[str, Any] = {"boot": offset, "unit": unit, "timed_out": True,
                                "begin_known": begin is not None,
-                               "begin_t": start.fields.get("t"), "end_t": end.fields.get("t"),
+                               "begin_t": begin_t, "end_t": end.fields.get("t"),
                                "last_line": end.fields.get("message", "")}
         if job["begin_t"] is not None and job["end_t"] is not None:
             job["seconds"] = round(job["end_t"] - job["begin_t"], 1)
+        lost = f"{job['seconds']:g} s" if "seconds" in job else "an unknown time"
+        job["text"] = (f"{unit}: stop ran {'' if begin else 'at least '}{lost} in boot {offset} "
+                       f"and timed out; last line: {job['last_line']}")
+        jobs.append({k: v for k, v in job.items() if v is not None})
+    return jobs
+
+
+_STOPPING = re.compile(r"^(?:Stopping|Unmounting) (?P<what>.+?)\.\.\.$")
+_DONE = re.compile(r"^(?:Stopped|Unmounted|Deactivated|Finished|Failed|Closed|Removed) |"
+                   r": (?:Deactivated successfully|Failed with result|Succeeded)")
+
+
+def _unfinished_stops(offset: int, lines: list[Fact], known: set[str]) -> list[dict[str, Any]]:
+    """Stop jobs that began and never ended in a journal that stops mid-shutdown:
+    what the shutdown was waiting for when the machine went down."""
+    jobs = []
+    last_t = lines[-1].fields.get("t")
+    for i, log in enumerate(lines):
+        m = _STOPPING.match(log.fields.get("message", ""))
+        if not m:
+            continue
+        what = m["what"]  # "unit - Description" (systemd >= 250) or just the description
+        unit = log.fields.get("unit") or what.split(" - ", 1)[0]
+        desc = what.split(" - ", 1)[-1]
+        if unit in known:
+            continue
+        later = [l.fields.get("message", "") for l in lines[i + 1:]]
+        if any(_DONE.search(msg) and (unit in msg or desc in msg) for msg in later):
+            continue
+        job: dict[str, Any] = {"boot": offset, "unit": unit, "timed_out": False, "unfinished": True,
+                               "begin_known": True, "begin_t": log.fields.get("t"), "end_t": last_t,
+                               "last_line": log.fields.get("message", "")}
+        if job["begin_t"] is not None and last_t is not None:
+            job["seconds"] = round(last_t - job["begin_t"], 1)
+        job["text"] = f"{unit}: stop began and never finished before boot {offset}'s journal ended"
         jobs.append({k: v for k, v in job.items() if v is not None})
     return jobs

@@ -24,7 +24,7 @@ from hostmedic.engine.facts import Provenance
 
 # Identifiers whose lines are always kept: they tell the story of boots and shutdowns.
 STORY_IDENTS = {"kernel", "systemd", "systemd-journald", "systemd-shutdown", "systemd-logind",
-                "libvirtd", "libvirt-guests.sh", "libvirt-guests", "virtqemud", "qemu-ga", "init"}
+                "libvirtd", "libvirt-guests.sh", "libvirt-guests", "virtqemud", "qemu-ga", "qemu", "init"}
 
 _MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
 _SHORT = re.compile(r"^(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<hms>\d\d:\d\d:\d\d)(?P<frac>\.\d+)? "

@@ -169,7 +169,8 @@ def build_findings(rule: Rule, matches: list[Match], facts: list[Fact], remediat
             summary=_ENV.from_string(rule.get("summary")).render(**variables).strip(),
             explanation=explanation, scope=rule.get("scope", "any"), evidence=evidence,
             matches=group, context=context, group=dict(zip(rule.get("group_by") or [], key)),
-            remediations=[remediations(rid, variables) for rid in rule.get("remediations") or []],
+            remediations=[plan for rid in rule.get("remediations") or []
+                          if (plan := remediations(rid, variables)) is not None],
             references=list(rule.get("references") or []), supersedes=list(rule.get("supersedes") or [])))
     return findings
 

@@ -176,11 +176,16 @@ def match_rule(rule: Rule, facts: list[Fact]) -> list[Match]:
                 host.assert_fact(name, _engine_fact(fact, sid))
             except durable.MessageNotHandledException:
                 pass  # a fact no condition of this rule consumes
-        try:
-            host.delete_state(name, sid)
-        except Exception:
-            pass
         recorded = host.recorded.pop(sid, [])
+        # durable_rules' delete_state can crash the process (free(): invalid pointer)
+        # when a join is half-matched; retracting what we asserted frees the state.
+        # Retracting a fact that cancelled an absence fires that rule: ignore those.
+        for fact in ordered:
+            try:
+                host.retract_fact(name, _engine_fact(fact, sid))
+            except durable.MessageNotHandledException:
+                pass
+        host.recorded.pop(sid, None)
     matches = []
     for action, ids in recorded:
         alt = int(action.rsplit("#", 1)[1])

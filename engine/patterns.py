@@ -75,10 +75,11 @@ def extract_symptoms(base: FactBase, patterns: Iterable[SymptomPattern]) -> list
     logs = order_logs(list(base.of_kind("log")))
     out: list[Fact] = []
     for index, log in enumerate(logs):
+        kinds_here: set[str] = set()
         message = log.fields.get("message", "")
         for pat in patterns:
-            if not pat.applies_to(log):
-                continue
+            if pat.kind in kinds_here or not pat.applies_to(log):
+                continue  # two rules may spell the same symptom differently: one fact a line
             m = pat.regex.search(message)
             if not m:
                 continue
@@ -94,6 +95,7 @@ def extract_symptoms(base: FactBase, patterns: Iterable[SymptomPattern]) -> list
             fields["line"] = message
             fields["log_id"] = log.id
             fields["match"] = [m.start(), m.end()]
+            kinds_here.add(pat.kind)
             out.append(Fact(pat.kind, fields, log.source))
     for seq, fact in enumerate(out, 1):
         fact.fields["seq"] = seq

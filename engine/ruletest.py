@@ -35,7 +35,7 @@ def example_facts(rule: Rule, example: dict) -> FactBase:
     for line in parse_syslog_text(example.get("log") or "", EXAMPLE_REFERENCE, "journal"):
         add_log_line(ctx, "journal", line, "example", name)
     for line in parse_dmesg_text(example.get("console") or ""):
-        add_log_line(ctx, "console", line, "example", name + " (console)")
+        add_log_line(ctx, "console", line, "example", name + " (console)", domain=example.get("domain"))
     for spec in example.get("facts") or []:
         fields = {k: v for k, v in spec.items() if k != "kind"}
         base.add(spec["kind"], fields, Provenance("example", name))

@@ -2,7 +2,7 @@
 
 Each module declares ID, TITLE, SCOPE (guest|host), RISK (safe|disruptive|destructive),
 REVERSIBLE, and ``plan(values)``: the exact steps, shown to the user before anything
-happens. ``diagnose`` only proposes; nothing here writes to a host.
+happens, or None when the fix does not apply to this finding. ``diagnose`` only proposes; nothing here writes to a host.
 """
 from __future__ import annotations
 
@@ -41,12 +41,15 @@ def step(say: str, argv: list[str] | None = None) -> dict[str, Any]:
     return out
 
 
-def plan(remediation_id: str, values: dict[str, Any]) -> dict[str, Any]:
+def plan(remediation_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
     """The plan of one fix for one finding; an unknown id is reported, not fatal."""
     module_name = MODULES.get(remediation_id)
     if module_name is None:
         return {"id": remediation_id, "title": f"unknown remediation {remediation_id!r}",
                 "steps": [], "risk": "unknown"}
     module = importlib.import_module(f"hostmedic.remediations.{module_name}")
+    steps = module.plan(values)
+    if steps is None:
+        return None
     return {"id": module.ID, "title": module.TITLE, "scope": module.SCOPE, "risk": module.RISK,
-            "reversible": module.REVERSIBLE, "steps": module.plan(values)}
+            "reversible": module.REVERSIBLE, "steps": steps}

@@ -9,7 +9,10 @@ REVERSIBLE = True
 
 
 def plan(values):
-    mountpoint = pick(values, "mountpoint", "MOUNTPOINT")
+    mountpoint = pick(values, "mountpoint")
+    if not mountpoint and not str(pick(values, "unit")).endswith(".mount"):
+        return None  # not a mount that blocked
+    mountpoint = mountpoint or pick(values, "unit")
     return [step("Back up fstab:", ["cp", "--preserve=all", "/etc/fstab", "/etc/fstab.hostmedic.bak"]),
             step(f"In the options of {mountpoint}, add `_netdev,nofail,x-systemd.mount-timeout=30s` "
                  "(a mount unit's stop waits for this timeout, which defaults to 90 s), then reload:",

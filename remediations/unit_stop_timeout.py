@@ -9,7 +9,9 @@ REVERSIBLE = True
 
 
 def plan(values):
-    unit = pick(values, "unit", "UNIT")
+    unit = pick(values, "unit")
+    if not unit or unit.endswith(".mount"):
+        return None  # mount units are bounded through fstab (mount-timeout)
     return [step(f"See what {unit} runs to stop, and its current timeout:",
                  ["systemctl", "show", unit, "--property=ExecStop,TimeoutStopUSec,KillMode"]),
             step(f"Add a drop-in with a shorter timeout, e.g. [Service] TimeoutStopSec=30s "
