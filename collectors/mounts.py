@@ -60,6 +60,37 @@ def collect(ctx) -> None:
     _add(ctx, "mount", mounts, skip_pseudo=True)
     fstab = ctx.source.read("/etc/fstab")
     _add(ctx, "fstab_entry", fstab, skip_pseudo=False)
+    _discard(ctx)
+
+
+_SIZE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)(?P<unit>[BKMGTPE]?)$")
+
+
+def _discard(ctx) -> None:
+    """Which block devices pass discards down (`lsblk -D`, which sos's block plugin saves):
+    a virtual disk with DISC-MAX above 0 has discard='unmap' on the host side."""
+    result = ctx.source.run(["lsblk", "-D"])
+    if not result.ok:
+        ctx.status(NAME, result, hint="cannot tell which disks pass discards to their storage")
+        return
+    rows = result.lines()
+    header = rows[0].split() if rows else []
+    if "DISC-MAX" not in header:
+        ctx.status(NAME, "failed", detail=f"{result.name}: no DISC-MAX column", name=result.name)
+        return
+    col = header.index("DISC-MAX")
+    for lineno, row in enumerate(rows[1:], 2):
+        parts = row.split()
+        if len(parts) <= col:
+            continue
+        name = re.sub(r"^[^\w]+", "", parts[0])  # tree drawing: "├─vda1", "`-vda1"
+        m = _SIZE.match(parts[col])
+        if not name or not m:
+            continue
+        ctx.add("block_discard", {"device": name, "disk": disk_of(name), "discard_max": parts[col],
+                                  "supported": float(m["num"]) > 0,
+                                  "text": f"{name}: DISC-MAX {parts[col]} (lsblk -D)"},
+                Provenance("command", result.name, lineno))
 
 
 def _add(ctx, kind: str, result, skip_pseudo: bool) -> None:

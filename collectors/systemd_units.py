@@ -32,6 +32,7 @@ def collect(ctx) -> None:
     else:
         ctx.status(NAME, failed, hint="systemctl could not list failed units (no systemd as PID 1, "
                                       "or not collected)")
+    _timers(ctx)
     units = sorted({f.fields["unit"] for f in ctx.facts.of_kind("stop_job")})
     if units and ctx.source.kind == "local":
         shown = ctx.source.run(["systemctl", "show", "--property=" + ",".join(PROPERTIES), "--", *units])
@@ -43,3 +44,16 @@ def collect(ctx) -> None:
                             Provenance("command", shown.name))
         else:
             ctx.status(NAME, shown, hint="unit properties of the units that blocked the shutdown are missing")
+
+
+def _timers(ctx) -> None:
+    """Whether timers (fstrim.timer above all) are enabled: `systemctl list-unit-files`."""
+    files = ctx.source.run(["systemctl", "list-unit-files"])
+    if not files.ok:
+        ctx.status(NAME, files, hint="cannot tell which timers (e.g. fstrim.timer) are enabled")
+        return
+    for lineno, line in enumerate(files.lines(), 1):
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].endswith(".timer"):
+            ctx.add("unit_file", {"unit": parts[0], "state": parts[1], "enabled": parts[1] == "enabled",
+                                  "text": line.strip()}, Provenance("command", files.name, lineno))

@@ -61,8 +61,8 @@ def render(analysis, command_line: str = "") -> str:
         out.append("Could not read (the diagnosis went on without it):")
         for s in problems:
             fl = s.fields
-            what = f" {fl['what']}" if fl.get("what") else ""
-            out.append(f"  {fl['collector']}:{what}: {fl['status']}: {fl.get('detail', '')}")
+            what = f" ({fl['what']})" if fl.get("what") else ""
+            out.append(f"  {fl['collector']}{what}: {fl['status']}: {fl.get('detail', '')}")
             if fl.get("hint"):
                 out.append(f"      -> {fl['hint']}")
     out.append(f"rule pack: {meta.get('rule_pack_used', meta.get('rule_pack', '?'))}")
