@@ -51,9 +51,8 @@ class Context:
 def run_all(ctx: Context, only: list[str] | None = None) -> None:
     """Run every collector; one that crashes becomes a 'failed' status, never a traceback."""
     for name in only or MODULES:
-        module = importlib.import_module(f"hostmedic.collectors.{name}")
         try:
-            module.collect(ctx)
+            importlib.import_module(f"hostmedic.collectors.{name}").collect(ctx)
         except Exception as err:  # a collector bug must not end the diagnosis
             last = traceback.extract_tb(err.__traceback__)[-1]
             ctx.status(name, "failed", detail=f"internal error: {type(err).__name__}: {err} "

@@ -12,7 +12,7 @@ itself could not run.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import shlex
 import sys
 
@@ -208,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNKNOWN
     except KeyboardInterrupt:
         print("diagnose: interrupted", file=sys.stderr)
+        return EXIT_UNKNOWN
+    except Exception as err:  # a bug: one clear line, the traceback only on request
+        if os.environ.get("HOSTMEDIC_DEBUG"):
+            raise
+        print(f"diagnose: internal error: {type(err).__name__}: {err} "
+              "(set HOSTMEDIC_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return EXIT_UNKNOWN
 
 
