@@ -34,16 +34,26 @@ def collect(ctx) -> None:
                                       "or not collected)")
     _timers(ctx)
     units = sorted({f.fields["unit"] for f in ctx.facts.of_kind("stop_job")})
-    if units and ctx.source.kind == "local":
-        shown = ctx.source.run(["systemctl", "show", "--property=" + ",".join(PROPERTIES), "--", *units])
-        if shown.ok:
-            for block in shown.text.split("\n\n"):
-                props = dict(l.split("=", 1) for l in block.splitlines() if "=" in l)
-                if props.get("Id"):
-                    ctx.add("unit_props", {"unit": props["Id"], **{k: v for k, v in props.items() if k != "Id"}},
-                            Provenance("command", shown.name))
-        else:
-            ctx.status(NAME, shown, hint="unit properties of the units that blocked the shutdown are missing")
+    if units:
+        _unit_properties(ctx, set(units))
+
+
+def _unit_properties(ctx, units: set[str]) -> None:
+    """Ordering and stop settings of the units that held up a shutdown. A sosreport
+    has them in `systemctl show *service --all`; a live host is asked for just these."""
+    if ctx.source.kind == "local":
+        shown = ctx.source.run(["systemctl", "show", "--property=" + ",".join(PROPERTIES), "--",
+                                *sorted(units)])
+    else:
+        shown = ctx.source.run(["systemctl", "show", "*service", "--all"])
+    if not shown.ok:
+        ctx.status(NAME, shown, hint="the settings of the units that blocked the shutdown are missing")
+        return
+    for block in shown.text.split("\n\n"):
+        props = dict(l.split("=", 1) for l in block.splitlines() if "=" in l)
+        if props.get("Id") in units:
+            ctx.add("unit_props", {"unit": props["Id"], **{k: props[k] for k in PROPERTIES[1:] if k in props}},
+                    Provenance("command", shown.name))
 
 
 def _timers(ctx) -> None:
