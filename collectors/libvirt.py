@@ -1,9 +1,9 @@
 """libvirt/qemu: domains, their disks and memory balloon, and their logs.
 
 Facts
-    domain       name, uuid, state, reason, max_kib, current_kib, balloon_actual_kib,
-                 balloon_model, balloon_autodeflate, agent_channel, agent_state,
-                 persistent, autostart, text
+    domain       name, uuid, state, reason, max_kib, current_kib, memory_percent
+                 (current of max), balloon_actual_kib, balloon_model, balloon_autodeflate,
+                 agent_channel, agent_state, persistent, autostart, text
     domain_disk  domain, target, bus, device, source_type, source, driver_type, discard,
                  detect_zeroes, error_policy, rerror_policy, error, live_discard, text
     log          streams "qemu" (NAME.log), "console" (serial/console log files the
@@ -268,11 +268,15 @@ def emit_domain(ctx, d: Domain) -> None:
             current_kib = memory_kib(doc.domain.find("currentMemory"))
     fields.update(max_kib=max_kib, current_kib=current_kib,
                   balloon_actual_kib=d.balloon_actual_kib)
+    if max_kib and current_kib is not None:  # how much of its memory the guest has now
+        fields["memory_percent"] = round(current_kib * 100 / max_kib)
     if doc is not None:
         balloon = doc.domain.find("./devices/memballoon")
         fields["balloon_model"] = "absent" if balloon is None else balloon.get("model", "virtio")
-        if balloon is not None:
-            fields["balloon_autodeflate"] = balloon.get("autodeflate")
+        if balloon is not None and fields["balloon_model"] != "none":
+            # "unset" rather than no field: rules test `balloon_autodeflate != "on"`, and
+            # durable_rules never matches a comparison on a field a fact does not have
+            fields["balloon_autodeflate"] = balloon.get("autodeflate") or "unset"
         agent = next((t for t in (ch.find("target") for ch in doc.devices("channel"))
                       if t is not None and t.get("name") == AGENT_CHANNEL), None)
         fields["agent_channel"] = agent is not None
@@ -427,7 +431,7 @@ def _read_api(libvirt: Any, uri: str, watch: _Watch) -> None:
                 raw["error"] = str(err)
             watch.domains.append(raw)
         watch.tick("done")
-    except libvirt.libvirtError as err:
+    except Exception as err:  # libvirtError while listing, or a broken binding
         watch.connect_error = err
     finally:
         try:
@@ -459,7 +463,7 @@ def _connect_failure(libvirt: Any, err: BaseException, uri: str) -> tuple[str, s
                     f"`virsh -r -c {uri} list --all` works")
 
 
-def _live_domain(libvirt: Any, ctx, uri: str, raw: dict[str, Any]) -> Domain | None:
+def _live_domain(ctx, uri: str, raw: dict[str, Any]) -> Domain | None:
     name = raw["name"]
     prov = Provenance("api", f"{uri} domain {name}")
     if "error" in raw:
@@ -516,7 +520,7 @@ def collect_live(ctx) -> tuple[list[Domain] | None, tuple[str, str, str] | None]
                       "libvirtd may be hung (a stuck qemu monitor or storage call); check "
                       "`virsh -r list --all` and libvirtd's log or journal")
     raws = list(watch.domains)
-    domains = [d for d in (_live_domain(libvirt, ctx, uri, raw) for raw in raws) if d]
+    domains = [d for d in (_live_domain(ctx, uri, raw) for raw in raws) if d]
     if watch.connect_error is not None:
         ctx.status(NAME, FAILED, detail=f"{uri}: {watch.connect_error}",
                    hint="libvirt failed while listing domains; the domains read are shown",
@@ -643,6 +647,7 @@ _LEVELS = {"error": 3, "warning": 4, "info": 6, "debug": 7}
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r")
 _CONSOLE_STAMP = re.compile(r"^(?:<\d>)?\[\s*\d+\.\d+\]")
 _LINUX_VERSION = re.compile(r"^Linux version \d")
+_CONSOLE_FILE = re.compile(r"^(?P<domain>.+)-(?:serial|console)\d*$")  # NAME-serial0.log
 
 
 def stamp_time(m: re.Match) -> float | None:
@@ -796,7 +801,8 @@ def collect_logs(ctx, domains: list[Domain], problems: Problems) -> int:
         stem = entry[:-4]
         if _looks_like_console(res.text):
             owner = max((n for n in names if stem.startswith(n + "-")), key=len, default=None)
-            logs.console(path, owner, res)
+            m = _CONSOLE_FILE.match(stem)
+            logs.console(path, owner or (m["domain"] if m else None), res)
         else:
             logs.qemu(path, stem, res)
     logs.libvirtd(LIBVIRTD_LOG)
@@ -829,17 +835,22 @@ def collect(ctx) -> None:
         ctx.status(NAME, status, detail=detail, hint=hint,
                    name=getattr(ctx.options, "libvirt_uri", None) or DEFAULT_URI)
     elif ctx.source.kind != "local":
+        where = ctx.source.description or ctx.source.kind
+        sos = ctx.source.kind == "sosreport"
         if domains:
             ctx.status(NAME, "ok", detail=f"{len(domains)} domain(s) and {nlogs} log file(s) "
-                       "read from the sosreport", name=PERSISTENT_DIR)
+                       f"read from {where}", name=PERSISTENT_DIR)
         elif nlogs:
             ctx.status(NAME, ABSENT, detail=f"no domain definitions or status files; "
                        f"{nlogs} libvirt log file(s) read",
                        hint="run sos with its libvirt plugin (and `-o virsh` on Debian, where "
-                            "the virsh plugin is off by default) to see the domains' state",
+                            "the virsh plugin is off by default) to see the domains' state"
+                       if sos else "run as root to read libvirt's definitions and status files",
                        name=PERSISTENT_DIR)
         else:
-            ctx.status(NAME, ABSENT, detail="no libvirt domains or logs in this sosreport",
+            ctx.status(NAME, ABSENT, detail=f"no libvirt domains or logs in {where}",
                        hint="not a libvirt/KVM host, or sos ran without its libvirt and virsh "
-                            "plugins (`sos report -o libvirt,virsh`)", name=PERSISTENT_DIR)
+                            "plugins (`sos report -o libvirt,virsh`)" if sos else
+                            "not a libvirt/KVM host, or libvirt's files are readable by root "
+                            "only", name=PERSISTENT_DIR)
     problems.flush(ctx)
