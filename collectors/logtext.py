@@ -97,8 +97,8 @@ def parse_syslog_text(text: str, reference: float, stream: str) -> Iterator[Line
                 boot_index += 1
             boot_id, seen_content = mark["id"], False
             continue
-        if raw.startswith("-- ") or not raw.strip():
-            continue  # journalctl's own notes and --catalog explanations
+        if raw.startswith(("-- ", "░░")) or not raw.strip():
+            continue  # journalctl's own notes and --catalog explanations (ASCII or UTF-8 locale)
         m = _SHORT.match(raw)
         t = _short_time(m, reference) if m else None
         if not m:
