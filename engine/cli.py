@@ -101,6 +101,14 @@ def _open_source(args):
     return LocalSource(timeout=args.timeout)
 
 
+def _only(args) -> list[str] | None:
+    """Copied journal files come from another host (or another root): read only them,
+    so that this machine's mounts, units and domains are not mixed into their story."""
+    if not args.sosreport and (args.journal_dir or args.journal_file):
+        return ["journal", "boots"]
+    return None
+
+
 def _pack(args, out):
     pack = load_pack(args.rules)
     for problem in pack.problems:
@@ -130,7 +138,7 @@ def cmd_diagnose(argv: list[str]) -> int:
             raise UsageError(str(err))
     else:
         with _open_source(args) as source:
-            base = flow.collect(source, pack, _options(args))
+            base = flow.collect(source, pack, _options(args), _only(args))
     base.meta["rule_pack_used"] = pack.version
     result = flow.analyse(base, pack)
     command_line = shlex.join(["diagnose", *argv])
@@ -151,7 +159,7 @@ def cmd_collect(argv: list[str]) -> int:
     args = _collect_parser().parse_args(argv)
     pack = _pack(args, sys.stderr)
     with _open_source(args) as source:
-        base = flow.collect(source, pack, _options(args))
+        base = flow.collect(source, pack, _options(args), _only(args))
     base.save(args.output)
     problems = [s for s in base.of_kind("collector_status") if s.fields["status"] != "ok"]
     print(f"{len(base.facts)} facts saved to {args.output}"

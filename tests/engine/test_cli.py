@@ -108,3 +108,21 @@ def test_rules_commands():
     assert diagnose("rules", "show", "no-such-rule").returncode == 3
     tested = diagnose("rules", "test")
     assert tested.returncode == 0 and " 0 failed" in tested.stdout
+
+
+def test_real_journal_files_of_a_hung_reboot(tmp_path):
+    """Journal files written by systemd-journal-remote from the lab's wording: the
+    previous boot hung on a stop job and its journal ends mid-shutdown."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import helpers_journal
+
+    if helpers_journal.journal_remote() is None:
+        pytest.skip("systemd-journal-remote is not installed")
+    helpers_journal.build_journal(tmp_path / "x.journal", helpers_journal.two_boots_export())
+    r = diagnose("--journal-dir", tmp_path, "--format", "json")
+    doc = json.loads(r.stdout)
+    rules = {f["rule"]: f for f in doc["findings"]}
+    assert r.returncode == 2
+    assert "shutdown-hang" in rules and "hm-w4.service" in rules["shutdown-hang"]["summary"]
+    assert "nfs-mount-hang" in rules
+    assert {s["collector"] for s in doc["collector_status"]} == {"journal", "boots"}
