@@ -5,7 +5,12 @@ domain, boot), time windows, absence of a later fact, through its Rete network.
 What it taught us, and what this module does about it:
 
 * One engine Host per process: each Host starts timer threads that never stop.
-  Runs are kept apart by a session id (`sid`) and their state deleted afterwards.
+  Runs are kept apart by a session id (`sid`). `delete_state` crashed the process
+  (free(): invalid pointer) after a half-matched join, so a run retracts what it
+  asserted instead; a retraction that removes an absence's cancelling fact fires
+  that rule, so whatever fires during retraction is thrown away.
+* A comparison (`$neq`, `$lt`, ...) never matches a fact that lacks the field:
+  collectors write explicit values ("unset") where a rule may test for absence.
 * Absence is decided when the triggering fact arrives, so facts whose kinds appear
   under `absent:` are asserted first.
 * Its regex operator uses its own dialect; all text matching happens in Python
