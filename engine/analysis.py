@@ -69,7 +69,9 @@ class Analysis:
         return self.findings[0].severity if self.findings else None
 
 
-def analyse(base: FactBase, pack: RulePack) -> Analysis:
+def analyse(base: FactBase, pack: RulePack, only: list[str] | None = None) -> Analysis:
+    """Findings of every rule (or only the named ones; symptoms always come from the
+    whole pack, since rules share symptom kinds)."""
     symptoms = extract_symptoms(base, pack.symptom_patterns())
     next_id = max((f.id for f in base.facts), default=0) + 1
     for offset, fact in enumerate(symptoms):
@@ -77,6 +79,8 @@ def analyse(base: FactBase, pack: RulePack) -> Analysis:
     facts = [f for f in base.facts if f.kind != "log"] + symptoms
     findings: list[Finding] = []
     for rule in pack.rules:
+        if only and rule.id not in only:
+            continue
         matches = match_rule(rule, facts)
         if matches:
             findings += build_findings(rule, matches, facts, remediations.plan)

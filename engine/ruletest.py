@@ -58,10 +58,9 @@ def run_examples(pack: RulePack, only: list[str] | None = None) -> list[ExampleR
     for rule in pack.rules:
         if only and rule.id not in only:
             continue
-        single = RulePack(rules=[rule])
         for polarity in ("positive", "negative"):
             for example in rule.data["examples"].get(polarity) or []:
-                fired = _fired(analyse(example_facts(rule, example), single))
+                fired = _fired(analyse(example_facts(rule, example), pack, only=[rule.id]))
                 ok = (rule.id in fired) == (polarity == "positive")
                 results.append(ExampleResult(rule.id, polarity, example["name"], ok, sorted(fired)))
     return results
