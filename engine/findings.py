@@ -70,6 +70,7 @@ class Finding:
     matches: list[Match]
     context: dict[str, list[Fact]] = field(default_factory=dict)
     group: dict[str, Any] = field(default_factory=dict)
+    steps: list[dict[str, str]] = field(default_factory=list)  # manual steps, rendered
     remediations: list[dict[str, Any]] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
     explains: list["Finding"] = field(default_factory=list)
@@ -94,7 +95,7 @@ class Finding:
             "explanation": self.explanation, "group": self.group,
             "matched": uniq(m.name for m in self.matches),
             "evidence": [evidence_json(f) for f in self.evidence],
-            "remediations": self.remediations, "references": self.references,
+            "steps": self.steps, "remediations": self.remediations, "references": self.references,
             "explains": [f.to_json() for f in self.explains],
         }
 
@@ -169,6 +170,8 @@ def build_findings(rule: Rule, matches: list[Match], facts: list[Fact], remediat
             summary=_ENV.from_string(rule.get("summary")).render(**variables).strip(),
             explanation=explanation, scope=rule.get("scope", "any"), evidence=evidence,
             matches=group, context=context, group=dict(zip(rule.get("group_by") or [], key)),
+            steps=[{k: _ENV.from_string(v).render(**variables).strip() for k, v in st.items()}
+                   for st in rule.get("steps") or []],
             remediations=[plan for rid in rule.get("remediations") or []
                           if (plan := remediations(rid, variables)) is not None],
             references=list(rule.get("references") or []), supersedes=list(rule.get("supersedes") or [])))

@@ -28,9 +28,16 @@ def _finding(f: Finding, indent: str = "") -> list[str]:
         out.append(f"{indent}    {_when(fact.fields.get('t'))}  {dom}{evidence_text(fact)}   ({where})")
     if len(f.evidence) > MAX_EVIDENCE:
         out.append(f"{indent}    ... and {len(f.evidence) - MAX_EVIDENCE} more (see --format json)")
+    n = 0
+    if f.steps:
+        out.append(f"{indent}  What to do:")
+        for st in f.steps:
+            n += 1
+            out.append(f"{indent}    {n}. {st['say']}")
+            if st.get("command"):
+                out.append(f"{indent}         {st['command']}")
     if f.remediations:
         out.append(f"{indent}  Fix (proposed; nothing was changed):")
-        n = 0
         for rem in f.remediations:
             out.append(f"{indent}    {rem['title']}  [{rem.get('scope', '?')}, risk: {rem.get('risk', '?')}]")
             for st in rem.get("steps", []):
