@@ -59,6 +59,19 @@ class Analysis:
     base: FactBase
     findings: list[Finding]
     symptoms: list[Fact] = field(default_factory=list)
+    suppressed: list[tuple[Finding, str]] = field(default_factory=list)  # (finding, reason)
+
+    def suppress(self, config) -> None:
+        """Move the findings the user's configuration suppresses out of the report."""
+        host = self.base.meta.get("hostname", "")
+        kept = []
+        for finding in self.findings:
+            rule = config.suppressed(finding.rule, host)
+            if rule is None:
+                kept.append(finding)
+            else:
+                self.suppressed.append((finding, rule.reason or f"suppressed in {config.path}"))
+        self.findings = kept
 
     @property
     def statuses(self) -> list[Fact]:

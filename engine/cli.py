@@ -20,6 +20,7 @@ import yaml
 
 from hostmedic.collectors import Options
 from hostmedic.engine import analysis as flow
+from hostmedic.engine.config import Config, ConfigError, load_config
 from hostmedic.engine.facts import FactBase, SnapshotError, write_private_file
 from hostmedic.engine.rulepack import load_pack
 from hostmedic.engine.sources import DEFAULT_TIMEOUT, LocalSource, SosreportError, SosreportSource
@@ -51,7 +52,9 @@ def _source_args(p: argparse.ArgumentParser, snapshot: bool = True) -> None:
                    help=f"seconds each command may run (default {DEFAULT_TIMEOUT:g})")
     g.add_argument("--boots", type=int, default=2, help="how many of the latest boots to read (default 2)")
     p.add_argument("--rules", metavar="DIR", action="append", default=[],
-                   help="an extra rule directory (repeatable)")
+                   help="an extra rule directory (repeatable); its rules override built-in ones by id")
+    p.add_argument("--config", metavar="FILE",
+                   help="configuration file (default /etc/hostmedic/config.yaml when it exists)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,8 +112,17 @@ def _only(args) -> list[str] | None:
     return None
 
 
+def _config(args) -> Config:
+    try:
+        return load_config(getattr(args, "config", None))
+    except ConfigError as err:
+        raise UsageError(str(err))
+
+
 def _pack(args, out):
-    pack = load_pack(args.rules)
+    pack = load_pack(_config(args).rule_dirs + args.rules)
+    for note in pack.overridden:
+        print(f"note: rule overridden: {note}", file=sys.stderr)
     for problem in pack.problems:
         print(f"warning: rule skipped: {problem}", file=sys.stderr)
     if not pack.rules:
@@ -141,6 +153,7 @@ def cmd_diagnose(argv: list[str]) -> int:
             base = flow.collect(source, pack, _options(args), _only(args))
     base.meta["rule_pack_used"] = pack.version
     result = flow.analyse(base, pack)
+    result.suppress(_config(args))
     command_line = shlex.join(["diagnose", *argv])
     if args.format == "json":
         from hostmedic.reports import json_report as renderer

@@ -64,6 +64,7 @@ class RulePack:
     rules: list[Rule] = field(default_factory=list)
     problems: list[RuleProblem] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
+    overridden: list[str] = field(default_factory=list)  # "id: built-in path -> user path"
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -98,16 +99,22 @@ def load_pack(extra_dirs: list[str] | None = None, builtin: bool = True) -> Rule
         if not os.path.isdir(directory):
             pack.problems.append(RuleProblem(directory, None, "", "no such rule directory"))
             continue
+        here: set[str] = set()
         for name in sorted(os.listdir(directory)):
             if name.endswith((".yaml", ".yml")):
                 rule, problems = load_rule(os.path.join(directory, name))
                 pack.problems.extend(problems)
                 if rule is None:
                     continue
-                if pack.get(rule.id):
+                if rule.id in here:
                     pack.problems.append(RuleProblem(rule.path, 1, "id",
                                                      f"duplicate rule id {rule.id!r}; this file is skipped"))
                     continue
+                here.add(rule.id)
+                earlier = pack.get(rule.id)
+                if earlier:  # a later directory (the user's) overrides a rule by id
+                    pack.overridden.append(f"{rule.id}: {earlier.path} -> {rule.path}")
+                    pack.rules.remove(earlier)
                 pack.rules.append(rule)
     return pack
 

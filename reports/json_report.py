@@ -19,6 +19,8 @@ def document(analysis, command_line: str = "") -> dict:
         "command": command_line,
         "collector_status": [s.fields for s in analysis.statuses],
         "findings": [f.to_json() for f in analysis.findings],
+        "suppressed": [{"rule": f.rule, "severity": f.severity, "reason": reason}
+                       for f, reason in analysis.suppressed],
     }
 
 

@@ -63,6 +63,8 @@ def render(analysis, command_line: str = "") -> str:
     for f in findings:
         out += _finding(f)
         out.append("")
+    for finding, reason in analysis.suppressed:
+        out.append(f"Suppressed: {finding.rule} ({finding.severity}): {reason}")
     problems = [s for s in analysis.statuses if s.fields.get("status") != "ok"]
     if problems:
         out.append("Could not read (the diagnosis went on without it):")
