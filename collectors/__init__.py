@@ -7,6 +7,7 @@ it records a collector-status fact (``ctx.status``) and goes on.
 from __future__ import annotations
 
 import importlib
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -48,9 +49,12 @@ class Context:
         return self.facts.add(kind, fields, source)
 
 
-def run_all(ctx: Context, only: list[str] | None = None) -> None:
-    """Run every collector; one that crashes becomes a 'failed' status, never a traceback."""
+def run_all(ctx: Context, only: list[str] | None = None,
+            progress: Callable[[str, float, list], None] | None = None) -> None:
+    """Run every collector; one that crashes becomes a 'failed' status, never a traceback.
+    `progress(name, seconds, statuses)` is told when each collector is done."""
     for name in only or MODULES:
+        started, before = time.monotonic(), len(ctx.facts.facts)
         try:
             importlib.import_module(f"hostmedic.collectors.{name}").collect(ctx)
         except Exception as err:  # a collector bug must not end the diagnosis
@@ -58,4 +62,7 @@ def run_all(ctx: Context, only: list[str] | None = None) -> None:
             ctx.status(name, "failed", detail=f"internal error: {type(err).__name__}: {err} "
                        f"({last.filename.rsplit('/', 1)[-1]}:{last.lineno})",
                        hint="please report this as a hostmedic bug; the rest of the run went on")
+        if progress:
+            progress(name, time.monotonic() - started,
+                     [f for f in ctx.facts.facts[before:] if f.kind == "collector_status"])
 

@@ -29,7 +29,7 @@ def tool_version() -> str:
 
 
 def collect(source: Source, pack: RulePack, options: Options | None = None,
-            only: list[str] | None = None) -> FactBase:
+            only: list[str] | None = None, progress=None) -> FactBase:
     base = FactBase(meta={
         "source": {"kind": source.kind, "description": source.description},
         "collected_at": time.time(), "hostmedic": tool_version(),
@@ -39,7 +39,7 @@ def collect(source: Source, pack: RulePack, options: Options | None = None,
         base.status("source", "failed", detail=problem, hint="the rest of the report was read")
     ctx = Context(source=source, facts=base, options=options or Options(),
                   interesting=prefilter(pack.symptom_patterns()))
-    run_all(ctx, only)
+    run_all(ctx, only, progress)
     base.meta["hostname"] = _hostname(base)
     return base
 

@@ -171,13 +171,20 @@ def cmd_diagnose(argv: list[str]) -> int:
 def cmd_collect(argv: list[str]) -> int:
     args = _collect_parser().parse_args(argv)
     pack = _pack(args, sys.stderr)
+    progress = _show_progress if sys.stderr.isatty() else None
     with _open_source(args) as source:
-        base = flow.collect(source, pack, _options(args), _only(args))
+        base = flow.collect(source, pack, _options(args), _only(args), progress)
     base.save(args.output)
     problems = [s for s in base.of_kind("collector_status") if s.fields["status"] != "ok"]
     print(f"{len(base.facts)} facts saved to {args.output}"
           + (f" ({len(problems)} collector problem(s); see the report)" if problems else ""), file=sys.stderr)
     return EXIT_OK
+
+
+def _show_progress(name: str, seconds: float, statuses: list) -> None:
+    """One line per collector on a terminal: what it read, how long it took."""
+    worst = next((s.fields["status"] for s in statuses if s.fields["status"] != "ok"), "ok")
+    print(f"  {name:<14} {seconds:6.2f} s  {worst}", file=sys.stderr)
 
 
 def cmd_rules(argv: list[str]) -> int:
