@@ -204,6 +204,21 @@ def _boot_spans(reader) -> list[tuple[float, float, str, str | None]]:
     return spans
 
 
+def _raw_entries(reader):
+    """Entries as raw bytes fields: systemd-python's converting get_next() is six times
+    slower, and entry_to_line decodes only the fields it keeps."""
+    if not hasattr(reader, "_get_all"):
+        while True:
+            entry = reader.get_next()
+            if not entry:
+                return
+            yield entry
+    while reader._next():
+        entry = reader._get_all()
+        entry["__REALTIME_TIMESTAMP"] = reader._get_realtime()
+        yield entry
+
+
 def read_journal_files(ctx, target: Target, journal_mod, salvage: bool = True) -> bool:
     """Read target with systemd-python. Records statuses; True when entries were read."""
     name = target.description
@@ -239,10 +254,7 @@ def read_journal_files(ctx, target: Target, journal_mod, salvage: bool = True) -
                 reader.flush_matches()
                 reader.add_match(_BOOT_ID=boot_id)
                 reader.seek_head()
-                while True:
-                    entry = reader.get_next()
-                    if not entry:
-                        break
+                for entry in _raw_entries(reader):
                     entries += 1
                     line = entry_to_line(entry, i - last, boot_id)
                     if line is not None:

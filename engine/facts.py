@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 SNAPSHOT_FORMAT = "hostmedic-facts"
@@ -45,7 +45,7 @@ class Fact:
         return self.fields.get(name, default)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "fields": self.fields, "source": asdict(self.source)}
+        return {"id": self.id, "kind": self.kind, "fields": self.fields, "source": vars(self.source)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Fact":
@@ -87,7 +87,12 @@ class FactBase:
                 "facts": [f.to_json() for f in self.facts]}
 
     def save(self, path: str) -> None:
-        write_private_file(path, json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
+        # One fact a line: diffable and greppable, without the cost of full indentation.
+        doc = self.to_json()
+        facts = doc.pop("facts")
+        head = json.dumps(doc, sort_keys=True)[:-1]
+        body = ",\n".join(json.dumps(f, ensure_ascii=False) for f in facts)
+        write_private_file(path, f'{head}, "facts": [\n{body}\n]}}\n')
 
     @classmethod
     def load(cls, path: str) -> "FactBase":
