@@ -3,12 +3,18 @@
 For each boot: when it began and ended, whether a shutdown began, whether it
 ended in order ("Journal stopped") or was cut off, how long the shutdown took;
 and for every unit whose stop timed out, a stop_job fact with how long it ran.
+
+How each boot started: a ``startup`` fact per boot from systemd's own "Startup finished
+in 2.413s (kernel) + 37.178s (userspace) = 39.592s." (containers print only the total:
+"Startup finished in 1min 23.794s."), and ``slow_start`` facts for the units that took
+longest from "Starting X..." to "Started X." (or "Finished X.", "Mounted X.").
 """
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from hostmedic.collectors import startup
 from hostmedic.engine.facts import Fact, Provenance
 
 NAME = "boots"
@@ -40,9 +46,11 @@ def collect(ctx) -> None:
     for log in logs:
         by_boot.setdefault(log.fields.get("boot", 0), []).append(log)
     latest = max(by_boot)
+    stream = logs[0].fields.get("stream")
     for offset in sorted(by_boot):
         lines = sorted(by_boot[offset], key=lambda f: (f.fields.get("t") or 0))
         boot = _describe_boot(offset, lines, current=(offset == latest))
+        boot["log_stream"] = stream
         ctx.add("boot", boot, Provenance("derived", lines[0].source.name, None, boot.get("first_t"),
                                          boot.get("boot_id")))
         jobs = _stop_jobs(offset, lines, boot.get("shutdown_begin_t"))
@@ -51,6 +59,7 @@ def collect(ctx) -> None:
         for job in jobs:
             ctx.add("stop_job", job, Provenance("derived", lines[0].source.name, None,
                                                 job.get("begin_t"), boot.get("boot_id")))
+        startup.add_startup_facts(ctx, offset, lines, boot.get("boot_id"))
     ctx.status(NAME, "ok", detail=f"{len(by_boot)} boot(s) rebuilt from {len(logs)} lines")
 
 

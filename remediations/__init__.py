@@ -18,6 +18,7 @@ MODULES = {
     "nfs-server-check": "nfs_server_check",
     "mount-timeout": "mount_timeout",
     "unit-stop-timeout": "unit_stop_timeout",
+    "libvirt-resume-after-space": "libvirt_resume_after_space",
 }
 
 
