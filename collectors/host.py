@@ -19,13 +19,14 @@ def collect(ctx) -> None:
         parts = uname.text.split()
         if len(parts) > 2:
             fields["kernel"] = parts[2]
-    virt = ctx.source.run(["systemd-detect-virt"],
-                          sos_paths=["sos_commands/systemd/systemd-detect-virt"])
-    if virt.text.strip():  # exits 1 and prints "none" on bare metal
-        fields["virt"] = virt.text.strip().splitlines()[0]
-    dmi = ctx.source.read("/sys/class/dmi/id/sys_vendor")
-    if dmi.ok:
-        fields["sys_vendor"] = dmi.text.strip()
+    if ctx.source.kind == "local":  # sos never runs systemd-detect-virt
+        virt = ctx.source.run(["systemd-detect-virt"])
+        if virt.text.strip():  # exits 1 and prints "none" on bare metal
+            fields["virt"] = virt.text.strip().splitlines()[0]
+    for dmi_field in ("sys_vendor", "product_name"):  # sos's hardware plugin copies these
+        dmi = ctx.source.read(f"/sys/class/dmi/id/{dmi_field}")
+        if dmi.ok and dmi.text.strip():
+            fields[dmi_field] = dmi.text.strip()
     ctx.add("host", fields, Provenance("command", name.name if name.ok else "hostname"))
     ctx.status(NAME, "ok" if fields.get("hostname") else "absent",
                detail=", ".join(f"{k}={v}" for k, v in fields.items() if k != "uname"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import ChainableUndefined
+from jinja2 import ChainableUndefined, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from hostmedic.engine.facts import Fact
@@ -44,16 +44,29 @@ def mib(kib: Any) -> str:
 
 
 def uniq(values: Any) -> list:
+    """Distinct values, without the empty ones (missing fields render as undefined)."""
     out: list = []
     for v in values or []:
-        if v not in (None, "") and v not in out:
+        if v not in (None, "") and not isinstance(v, Undefined) and v not in out:
             out.append(v)
     return out
 
 
+def distinct(items: Any, attribute: str = "log_id", last: bool = False) -> list:
+    """Matched facts once each (a fact joins several matches), by one of their fields;
+    `last` keeps the latest of each (e.g. the longest a task was reported blocked)."""
+    seen: dict = {}
+    for item in items or []:
+        if not isinstance(item, dict) or item.get(attribute) is None:
+            continue
+        if last or item[attribute] not in seen:
+            seen[item[attribute]] = item
+    return list(seen.values())
+
+
 _ENV = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False,
                             trim_blocks=True, lstrip_blocks=True)
-_ENV.filters.update(duration=duration, mib=mib, uniq=uniq)
+_ENV.filters.update(duration=duration, mib=mib, uniq=uniq, distinct=distinct)
 _ENV.globals.update(uniq=uniq)
 
 

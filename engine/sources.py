@@ -22,6 +22,7 @@ from typing import Sequence
 DEFAULT_TIMEOUT = 10.0
 MAX_READ_BYTES = 256 * 1024 * 1024  # one file or command output; more is cut
 OK, MISSING, FAILED, DENIED, TIMEOUT, ABSENT = "ok", "missing", "failed", "denied", "timeout", "absent"
+NOT_APPLICABLE = "not applicable"  # e.g. SMART inside a VM with only virtual disks
 
 _DENIED_WORDS = re.compile(r"permission denied|operation not permitted|must be root|"
                            r"access denied|authentication (?:failed|unavailable)", re.I)

@@ -13,7 +13,7 @@ def document(analysis, command_line: str = "") -> dict:
         "host": base.meta.get("hostname", "unknown"),
         "source": base.meta.get("source"),
         "window": {"start": min(times) if times else None, "end": max(times) if times else None,
-                   "boots": sorted({b.get("offset") for b in boots if b.get("offset") is not None})},
+                   "boots": sorted({b.get("boot") for b in boots if b.get("boot") is not None})},
         "worst": analysis.worst,
         "rule_pack": base.meta.get("rule_pack_used", base.meta.get("rule_pack")),
         "command": command_line,

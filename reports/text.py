@@ -65,7 +65,15 @@ def render(analysis, command_line: str = "") -> str:
         out.append("")
     for finding, reason in analysis.suppressed:
         out.append(f"Suppressed: {finding.rule} ({finding.severity}): {reason}")
-    problems = [s for s in analysis.statuses if s.fields.get("status") != "ok"]
+    # Something absent or not applicable (no SMART in a guest, a file sos did not collect)
+    # did not fail: one line for those, the problems in full.
+    quiet = ("ok", "absent", "not applicable")
+
+    def loud(s) -> bool:  # without the journal the diagnosis is half blind: always say so
+        return s.fields.get("status") not in quiet or \
+            (s.fields.get("collector") == "journal" and s.fields.get("status") == "absent")
+
+    problems = [s for s in analysis.statuses if loud(s)]
     if problems:
         out.append("Could not read (the diagnosis went on without it):")
         for s in problems:
@@ -74,5 +82,9 @@ def render(analysis, command_line: str = "") -> str:
             out.append(f"  {fl['collector']}{what}: {fl['status']}: {fl.get('detail', '')}")
             if fl.get("hint"):
                 out.append(f"      -> {fl['hint']}")
+    missing = [s.fields for s in analysis.statuses if s.fields.get("status") in quiet[1:] and not loud(s)]
+    if missing:
+        names = ", ".join(f"{m['collector']} ({m.get('what') or m['status']})" for m in missing)
+        out.append(f"Not present here ({len(missing)}; hints in --format json): {names}")
     out.append(f"rule pack: {meta.get('rule_pack_used', meta.get('rule_pack', '?'))}")
     return "\n".join(out) + "\n"
