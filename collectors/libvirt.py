@@ -262,6 +262,7 @@ def emit_domain(ctx, d: Domain) -> None:
     max_kib, current_kib = d.max_kib, d.current_kib
     if doc is not None:
         fields["uuid"] = fields["uuid"] or (doc.domain.findtext("uuid") or "").strip() or None
+        fields["virt_type"] = doc.domain.get("type")  # kvm, or qemu (emulated on purpose)
         if max_kib is None:
             max_kib = memory_kib(doc.domain.find("memory"))
         if current_kib is None:

@@ -1,8 +1,9 @@
 """The `diagnose` command.
 
-    diagnose [SOURCE] [--format text|json] [-o FILE]    diagnose and report
+    diagnose [SOURCE] [--format text|json|html|markdown|prometheus] [-o FILE] [--report FILE.html]
     diagnose collect [SOURCE] -o facts.json             save a fact snapshot
     diagnose rules list | show ID | lint [DIR...] | test [ID...]
+    diagnose fix --list | ID [--domain D|--unit U|--mount M...] [--apply]   show or apply a fix
 
 SOURCE is this host (default), --sosreport PATH (folder or tarball) or
 --facts SNAPSHOT.json. Exit status follows the Nagios plugin convention:
@@ -24,6 +25,7 @@ from hostmedic.engine.config import Config, ConfigError, load_config
 from hostmedic.engine.facts import FactBase, SnapshotError, write_private_file
 from hostmedic.engine.rulepack import load_pack
 from hostmedic.engine.sources import DEFAULT_TIMEOUT, LocalSource, SosreportError, SosreportSource
+from hostmedic.reports import FORMATS, renderer
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -63,8 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         "against the rule pack, explain the root cause and propose the fix."),
         epilog="More: `diagnose collect --help`, `diagnose rules --help`.")
     _source_args(p)
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=list(FORMATS), default="text",
+                   help="text (default), json, html (one self-contained file), markdown (tickets, chat), "
+                        "prometheus (node_exporter textfile collector)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of the terminal")
+    p.add_argument("--report", metavar="FILE.html", help="also write the HTML report to FILE.html")
     return p
 
 
@@ -140,6 +145,9 @@ def _exit_status(analysis) -> int:
 
 def cmd_diagnose(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    for path in (args.output, args.report):  # fail now, not after a long collection
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise UsageError(f"cannot write {path}: its folder does not exist")
     pack = _pack(args, sys.stderr)
     if args.facts:
         if args.sosreport:
@@ -155,17 +163,22 @@ def cmd_diagnose(argv: list[str]) -> int:
     result = flow.analyse(base, pack)
     result.suppress(_config(args))
     command_line = shlex.join(["diagnose", *argv])
-    if args.format == "json":
-        from hostmedic.reports import json_report as renderer
-    else:
-        from hostmedic.reports import text as renderer
-    report = renderer.render(result, command_line)
+    report = renderer(args.format).render(result, command_line)
     if args.output:
-        write_private_file(args.output, report)
-        print(f"report written to {args.output}", file=sys.stderr)
+        _write_report(args.output, report)
     else:
         sys.stdout.write(report)
+    if args.report:
+        _write_report(args.report, renderer("html").render(result, command_line))
     return _exit_status(result)
+
+
+def _write_report(path: str, text: str) -> None:
+    try:
+        write_private_file(path, text)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}")
+    print(f"report written to {path}", file=sys.stderr)
 
 
 def cmd_collect(argv: list[str]) -> int:
@@ -224,9 +237,15 @@ def cmd_rules(argv: list[str]) -> int:
     return 1 if failed or pack.problems else 0
 
 
+def cmd_fix(argv: list[str]) -> int:
+    """Remediations have their own options and exit codes (remediations/cli.py)."""
+    from hostmedic.remediations.cli import main as fix_main
+    return fix_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"collect": cmd_collect, "rules": cmd_rules}
+    commands = {"collect": cmd_collect, "rules": cmd_rules, "fix": cmd_fix}
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:])

@@ -163,10 +163,14 @@ def build_findings(rule: Rule, matches: list[Match], facts: list[Fact], remediat
     findings = []
     for key, group in groups.items():
         evidence: list[Fact] = []
+        lines: set[int] = set()  # one log line gives one evidence row, whatever kinds it gave
         for match in group:
             for fact in match.facts.values():
-                if fact not in evidence:
+                log_id = fact.fields.get("log_id")
+                if fact not in evidence and (log_id is None or log_id not in lines):
                     evidence.append(fact)
+                    if log_id is not None:
+                        lines.add(log_id)
         context = _gather_context(rule, group, facts)
         for extra in context.values():
             evidence += [f for f in extra if f not in evidence]

@@ -12,7 +12,9 @@ from typing import Any, Iterable
 from hostmedic.engine.facts import Fact, FactBase, Provenance
 
 # A kernel stack frame ("nfs_wb_all+0x21/0x120 [nfs]") or the lines around a trace.
-_FRAME = re.compile(r"^\s*(?:\? )?(?P<fn>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[(?P<mod>[\w-]+)\])?")
+# Kernels before 4.x print the address first: " [<ffffffff8168a8f9>] schedule+0x29/0x70".
+_FRAME = re.compile(r"^\s*(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<fn>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+"
+                    r"(?: \[(?P<mod>[\w-]+)\])?")
 _TRACE_NOISE = re.compile(r"^\s*(?:Call Trace:|<TASK>|</TASK>|<IRQ>|</IRQ>|RIP: |RSP: |RAX: |RDX: |RBP: |"
                           r"R\d+: |task:|\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\"|Tainted:|"
                           r"Not tainted|Hardware name:|\S+ D\s+\d+)")

@@ -126,8 +126,8 @@ def load_rule(path: str) -> tuple[Rule | None, list[RuleProblem]]:
     except (OSError, UnicodeDecodeError) as err:
         return None, [RuleProblem(path, None, "", f"cannot read: {err}")]
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
+        node = _Lazy(text)  # YAML nodes (for line numbers) only when there is a problem
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         return None, [RuleProblem(path, mark.line + 1 if mark else None, "",
@@ -148,7 +148,24 @@ def load_rule(path: str) -> tuple[Rule | None, list[RuleProblem]]:
     return (None if problems else rule), problems
 
 
-def _check_semantics(rule: Rule, node: yaml.Node) -> list[RuleProblem]:
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ten times faster
+
+
+class _Lazy:
+    """The YAML node tree of a file, composed the first time a line number is needed."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._node: yaml.Node | None = None
+
+    @property
+    def node(self) -> yaml.Node:
+        if self._node is None:
+            self._node = yaml.compose(self.text, Loader=_LOADER)
+        return self._node
+
+
+def _check_semantics(rule: Rule, node) -> list[RuleProblem]:
     """What the schema cannot see: regexes compile, aliases and fields referenced exist."""
     problems = []
     for i, sym in enumerate(rule.data.get("symptoms") or []):
@@ -193,8 +210,9 @@ def _refs(where: Any) -> list[str]:
     return out
 
 
-def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
+def _line_of(lazy: _Lazy, path: list[Any]) -> int | None:
     """1-based line of the YAML node at a JSON path (the deepest one that exists)."""
+    node = lazy.node
     line = node.start_mark.line + 1 if node is not None else None
     for step in path:
         if isinstance(node, yaml.MappingNode):

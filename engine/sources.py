@@ -123,7 +123,7 @@ class LocalSource(Source):
         full = os.path.join(self.root, path.lstrip("/"))
         try:
             with open(full, "rb") as fh:
-                return Result(OK, path, text=_decode(fh.read(MAX_READ_BYTES)))
+                return Result(OK, path, text=_decode(_read_capped(fh)))
         except FileNotFoundError:
             return Result(ABSENT, path, detail="no such file")
         except PermissionError as err:
@@ -136,6 +136,19 @@ class LocalSource(Source):
             return sorted(os.listdir(os.path.join(self.root, path.lstrip("/"))))
         except OSError:
             return []
+
+
+def _read_capped(fh) -> bytes:
+    """Read in chunks: /proc and /sys files refuse one huge read (ENOMEM) and
+    answer in short reads."""
+    chunks, size = [], 0
+    while size < MAX_READ_BYTES:
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -236,7 +249,7 @@ class SosreportSource(Source):
             return Result(DENIED, shown, detail="link points outside the sosreport; not followed")
         try:
             with open(full, "rb") as fh:
-                return Result(OK, shown, text=_decode(fh.read(MAX_READ_BYTES)))
+                return Result(OK, shown, text=_decode(_read_capped(fh)))
         except FileNotFoundError:
             return Result(ABSENT, shown, detail="not in this sosreport")
         except IsADirectoryError:

@@ -21,9 +21,14 @@ def test_each_rule_has_three_positive_and_three_negative_examples(rule_id):
     assert len(examples["negative"]) >= 3
 
 
+@pytest.fixture(scope="module")
+def results():
+    return run_examples(PACK)
+
+
 @pytest.mark.parametrize("rule_id,polarity,name", CASES)
-def test_example(rule_id, polarity, name):
-    results = [r for r in run_examples(PACK, [rule_id]) if r.polarity == polarity and r.name == name]
+def test_example(results, rule_id, polarity, name):
+    results = [r for r in results if (r.rule, r.polarity, r.name) == (rule_id, polarity, name)]
     assert len(results) == 1
     result = results[0]
     assert result.passed, f"{rule_id} {polarity} example {name!r} fired {result.fired}"

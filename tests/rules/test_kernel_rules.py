@@ -1,0 +1,74 @@
+"""How the kernel, memory and I/O-load rules sit with the rest of the pack: the specific
+finding leads and the generic one it explains goes under it, and alternatives that stand in
+for lost log lines do not double a finding."""
+from __future__ import annotations
+
+from hostmedic.engine.analysis import analyse
+from hostmedic.engine.rulepack import load_pack
+from hostmedic.engine.ruletest import example_facts
+
+PACK = load_pack()
+
+
+def run(example: dict, rule_id: str = "hung-task"):
+    return analyse(example_facts(PACK.get(rule_id), example), PACK)
+
+
+def tree(findings) -> dict[str, list[str]]:
+    return {f.rule: sorted(x.rule for x in f.explains) for f in findings}
+
+
+def example(rule_id: str, name: str) -> dict:
+    rule = PACK.get(rule_id)
+    return next(e for pol in ("positive", "negative") for e in rule.data["examples"][pol] if e["name"] == name)
+
+
+def test_a_hung_task_in_nfs_goes_under_nfs_mount_hang():
+    ex = example("nfs-mount-hang", "NFSv4 hard mount, server suspended, writer blocked in nfs4_file_flush (kernel 6.1)")
+    result = tree(run(ex).findings)
+    assert result == {"nfs-mount-hang": ["hung-task"]}
+
+
+def test_a_hung_task_outside_nfs_leads_on_its_own():
+    ex = example("nfs-mount-hang", "hung task in ext4/jbd2, not NFS")
+    assert tree(run(ex).findings) == {"hung-task": []}
+
+
+def test_an_oom_kill_after_the_balloon_goes_under_memballoon_oom():
+    ex = example("memballoon-oom", "Debian 12 guest (kernel 6.1), balloon set to 128 MiB of 256 MiB, dd killed")
+    assert tree(run(ex).findings) == {"memballoon-oom": ["oom-kill"]}
+
+
+def test_a_memory_cgroup_oom_in_a_ballooned_guest_is_a_plain_oom_kill():
+    ex = example("memballoon-oom", "a memory-cgroup limit OOM in a ballooned guest (a container limit, not the balloon)")
+    findings = run(ex).findings
+    assert tree(findings) == {"oom-kill": []}
+    assert findings[0].matches[0].name.startswith("a memory cgroup ran out")
+
+
+def test_the_vmstat_counter_does_not_double_an_oom_kill_found_in_the_logs():
+    ex = dict(example("oom-kill", "Debian 12 guest (6.1), dd killed by the global OOM killer, no balloon"))
+    ex["facts"] = [{"kind": "vmstat", "pswpin": 0, "pswpout": 0, "pgmajfault": 10, "oom_kill": 1,
+                    "text": "proc/vmstat: oom_kill 1"}]
+    findings = [f for f in run(ex, "oom-kill").findings if f.rule == "oom-kill"]
+    assert len(findings) == 1
+    assert {m.name for m in findings[0].matches} == {
+        "the global OOM killer killed a process (the whole machine ran out of memory)"}
+    assert "dd (pid 111)" in findings[0].explanation and "anon-rss" not in findings[0].summary
+
+
+def test_a_guest_console_panic_is_reported_for_that_domain():
+    ex = example("kernel-panic-oops", "a guest's serial console on the host ends in a panic (VFS cannot mount root)")
+    (finding,) = [f for f in run(ex, "kernel-panic-oops").findings if f.rule == "kernel-panic-oops"]
+    assert finding.group["domain"] == "web7"
+    assert finding.summary == "Kernel panic: VFS: Unable to mount root fs on unknown-block(0,0) in domain web7"
+
+
+def test_thrashing_and_saturation_explain_with_the_period():
+    ex = example("swap-thrashing", "two minutes of swapping both ways, about 4500 pages/s each way (sar -W of a real thrash under a memory cgroup limit)")
+    (finding,) = run(ex, "swap-thrashing").findings
+    assert "2026-11-22 00:20 to 2026-11-22 00:23" in finding.explanation
+    assert finding.summary.startswith("Heavy swapping both ways for 2min 10s")
+    ex = example("io-saturation", "an Azure VM's virtual disk stalling for an hour (real sar -d, await 1 to 18 s)")
+    (finding,) = run(ex, "io-saturation").findings
+    assert finding.summary == "dev8-0 saturated for 1h 40min (2014-08-01 07:15 to 2014-08-01 09:15): await up to 18722 ms"
