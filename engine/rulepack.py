@@ -116,7 +116,31 @@ def load_pack(extra_dirs: list[str] | None = None, builtin: bool = True) -> Rule
                     pack.overridden.append(f"{rule.id}: {earlier.path} -> {rule.path}")
                     pack.rules.remove(earlier)
                 pack.rules.append(rule)
+    pack.problems += _conflicting_symptoms(pack.rules)
     return pack
+
+
+def _spec(pat: SymptomPattern) -> tuple:
+    return (pat.idents, pat.set_fields, pat.trace, {k: (f, r.pattern) for k, (f, r) in pat.flags.items()})
+
+
+def _conflicting_symptoms(rules: list[Rule]) -> list[RuleProblem]:
+    """The same symptom (kind and regex) spelt with other flags or fields in two rules:
+    only one spec is used for a line, so they must agree."""
+    first: dict[tuple[str, str], tuple[Rule, SymptomPattern]] = {}
+    problems = []
+    for rule in rules:
+        for pat in rule.symptoms:
+            key = (pat.kind, pat.source)
+            if key not in first:
+                first[key] = (rule, pat)
+                continue
+            other_rule, other = first[key]
+            if _spec(pat) != _spec(other):
+                problems.append(RuleProblem(rule.path, None, "symptoms",
+                                            f"symptom {pat.kind!r} has the same pattern as in {other_rule.path} "
+                                            "but other idents/set/trace/flags; make them identical"))
+    return problems
 
 
 def load_rule(path: str) -> tuple[Rule | None, list[RuleProblem]]:
