@@ -7,12 +7,12 @@ What it taught us, and what this module does about it:
 * One engine Host per process: each Host starts timer threads that never stop.
   Runs are kept apart by a session id (`sid`). `delete_state` crashed the process
   (free(): invalid pointer) after a half-matched join, so a run retracts what it
-  asserted instead; a retraction that removes an absence's cancelling fact fires
-  that rule, so whatever fires during retraction is thrown away.
+  asserted instead, throwing away whatever fires during retraction.
 * A comparison (`$neq`, `$lt`, ...) never matches a fact that lacks the field:
   collectors write explicit values ("unset") where a rule may test for absence.
-* Absence is decided when the triggering fact arrives, so facts whose kinds appear
-  under `absent:` are asserted first.
+* Its absence (`$not`) is decided when the triggering fact arrives, and it crashed
+  the process now and then on large inputs: the engine joins what must be present,
+  and absence is confirmed in Python once every fact is in (`_cancelled`).
 * Its regex operator uses its own dialect; all text matching happens in Python
   before, and the engine only sees typed scalar fields.
 * Identical fact dicts are one fact: every fact carries its unique `id`.
@@ -127,24 +127,18 @@ def compile_fact(fm: dict[str, Any], first_alias: str | None) -> tuple[str, dict
 
 
 def compile_rule(rule: Rule) -> dict[str, dict]:
-    """The durable_rules ruleset definition of one rule: one engine rule per alternative."""
+    """The durable_rules ruleset definition of one rule: one engine rule per alternative,
+    joining the facts that must be present (absence is confirmed afterwards, in Python)."""
     ruleset = {}
     for i, alt in enumerate(rule.data["when"]):
         first = alt["facts"][0]["as"]
-        clauses = [dict([compile_fact(fm, first)]) for fm in alt["facts"]]
+        clauses = [dict([compile_fact(fm, first)]) for fm in alt["facts"] if not fm.get("absent")]
         ruleset[f"alt{i}"] = {"all": clauses, "run": f"{rule.id}#{i}"}
     return ruleset
 
 
-def kinds_of(rule: Rule) -> tuple[set[str], set[str]]:
-    """(kinds the rule reads, kinds that appear only under absent:)."""
-    used, absent = set(), set()
-    for alt in rule.data["when"]:
-        for fm in alt["facts"]:
-            used.add(fm["kind"])
-            if fm.get("absent"):
-                absent.add(fm["kind"])
-    return used, absent
+def kinds_of(rule: Rule) -> set[str]:
+    return {fm["kind"] for alt in rule.data["when"] for fm in alt["facts"]}
 
 
 def _ruleset_name(rule: Rule, definition: dict) -> str:
@@ -163,8 +157,7 @@ def match_rule(rule: Rule, facts: list[Fact]) -> list[Match]:
     """Every combination of facts that satisfies one of the rule's alternatives."""
     definition = compile_rule(rule)
     name = _ruleset_name(rule, definition)
-    used, absent = kinds_of(rule)
-    relevant = [f for f in facts if f.kind in used]
+    relevant = [f for f in facts if f.kind in kinds_of(rule)]
     if not relevant:
         return []
     by_id = {f.id: f for f in relevant}
@@ -174,18 +167,14 @@ def match_rule(rule: Rule, facts: list[Fact]) -> list[Match]:
             host.set_rulesets({name: copy.deepcopy(definition)})
             _registered.add(name)
         sid = f"s{next(_sids)}"
-        # Facts that can cancel an absence go in first: absence is decided on arrival.
-        ordered = sorted(relevant, key=lambda f: (f.kind not in absent, f.id))
-        for fact in ordered:
+        for fact in relevant:
             try:
                 host.assert_fact(name, _engine_fact(fact, sid))
             except durable.MessageNotHandledException:
                 pass  # a fact no condition of this rule consumes
         recorded = host.recorded.pop(sid, [])
-        # durable_rules' delete_state can crash the process (free(): invalid pointer)
-        # when a join is half-matched; retracting what we asserted frees the state.
-        # Retracting a fact that cancelled an absence fires that rule: ignore those.
-        for fact in ordered:
+        # delete_state can crash the process after a half-matched join: retract instead.
+        for fact in relevant:
             try:
                 host.retract_fact(name, _engine_fact(fact, sid))
             except durable.MessageNotHandledException:
@@ -194,6 +183,76 @@ def match_rule(rule: Rule, facts: list[Fact]) -> list[Match]:
     matches = []
     for action, ids in recorded:
         alt = int(action.rsplit("#", 1)[1])
-        matches.append(Match(rule, alt, rule.data["when"][alt]["name"],
-                             {alias: by_id[i] for alias, i in ids.items() if i in by_id}))
+        spec = rule.data["when"][alt]
+        bound = {alias: by_id[i] for alias, i in ids.items() if i in by_id}
+        if not any(_cancelled(fm, bound, spec["facts"][0]["as"], relevant)
+                   for fm in spec["facts"] if fm.get("absent")):
+            matches.append(Match(rule, alt, spec["name"], bound))
     return matches
+
+
+# -- absence, confirmed once every fact is in -------------------------------------
+# The same condition language as compile_fact, evaluated in Python: durable_rules'
+# own absence ($not) is decided when the triggering fact arrives, and crashed the
+# process now and then on large inputs.
+
+def _resolve(val: Any, bound: dict[str, Fact]) -> Any:
+    if isinstance(val, str) and val.startswith("$") and "." in val:
+        alias, field = val[1:].split(".", 1)
+        return bound[alias].fields.get(field) if alias in bound else None
+    if isinstance(val, dict) and "ref" in val:
+        alias, field = str(val["ref"]).split(".", 1)
+        base = bound[alias].fields.get(field) if alias in bound else None
+        if base is None:
+            return None
+        if "times" in val:
+            return base * val["times"]
+        return base + val["plus"] if "plus" in val else base
+    return val
+
+
+_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b,
+            "lte": lambda a, b: a <= b, "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b}
+
+
+def _holds(fact: Fact, fm: dict[str, Any], bound: dict[str, Fact], first: str) -> bool:
+    """Does this fact satisfy the clause, given the facts already bound? Like the
+    engine, a comparison never holds for a field the fact does not have."""
+    f = fact.fields
+    if fact.kind != fm["kind"]:
+        return False
+    for name, spec in (fm.get("where") or {}).items():
+        ops = spec if isinstance(spec, dict) and spec and set(spec) <= set(_COMPARE) | {"exists"} \
+            else {"eq": spec}
+        for op, val in ops.items():
+            if op == "exists":
+                if (name in f) != bool(val):
+                    return False
+                continue
+            want = _resolve(val, bound)
+            try:
+                if f.get(name) is None or want is None or not _COMPARE[op](f[name], want):
+                    return False
+            except TypeError:
+                return False
+    same = fm.get("same") or []
+    pairs = [(n, f"{first}.{n}") for n in same] if isinstance(same, list) else list(same.items())
+    for name, ref in pairs:
+        alias, field = ref.split(".", 1)
+        want = bound[alias].fields.get(field) if alias in bound else None
+        if want is None or f.get(name) != want:
+            return False
+    for key, sign in (("after", 1), ("before", -1)):
+        if fm.get(key):
+            other = bound[fm[key]].fields.get("seq")
+            if f.get("seq") is None or other is None or (f["seq"] - other) * sign <= 0:
+                return False
+    if fm.get("within"):
+        other = bound[fm["within"]["of"]].fields.get("t")
+        if f.get("t") is None or other is None or abs(f["t"] - other) > fm["within"]["seconds"]:
+            return False
+    return True
+
+
+def _cancelled(fm: dict[str, Any], bound: dict[str, Fact], first: str, facts: list[Fact]) -> bool:
+    return any(_holds(fact, fm, bound, first) for fact in facts if fact.kind == fm["kind"])
