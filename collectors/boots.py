@@ -7,14 +7,15 @@ and for every unit whose stop timed out, a stop_job fact with how long it ran.
 How each boot started: a ``startup`` fact per boot from systemd's own "Startup finished
 in 2.413s (kernel) + 37.178s (userspace) = 39.592s." (containers print only the total:
 "Startup finished in 1min 23.794s."), and ``slow_start`` facts for the units that took
-longest from "Starting X..." to "Started X." (or "Finished X.", "Mounted X.").
+longest from "Starting X..." to "Started X." (or "Finished X.", "Mounted X.");
+and a ``unit_failure`` fact for each unit that failed in a boot, saying whether it came back.
 """
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from hostmedic.collectors import startup
+from hostmedic.collectors import startup, unit_history
 from hostmedic.engine.facts import Fact, Provenance
 
 NAME = "boots"
@@ -60,6 +61,8 @@ def collect(ctx) -> None:
             ctx.add("stop_job", job, Provenance("derived", lines[0].source.name, None,
                                                 job.get("begin_t"), boot.get("boot_id")))
         startup.add_startup_facts(ctx, offset, lines, boot.get("boot_id"))
+        unit_history.add_unit_failure_facts(ctx, offset, lines, boot["current"],
+                                            boot.get("shutdown_begin_t"))
     ctx.status(NAME, "ok", detail=f"{len(by_boot)} boot(s) rebuilt from {len(logs)} lines")
 
 

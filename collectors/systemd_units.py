@@ -41,6 +41,9 @@ _RESULT = re.compile(r": Failed with result '(?P<result>[^']+)'")
 _RESTARTS = re.compile(r": Scheduled restart job, restart counter is at (?P<n>\d+)")
 _EXEC_PATH = re.compile(r"\bpath=(?P<path>\S+)")
 LAST_LINES = 5
+# Identifiers that many units (or systemd itself) log under: never a unit's own.
+SHARED_IDENTS = {"systemd", "kernel", "sh", "bash", "env", "sudo", "su", "runuser", "python",
+                 "python3", "perl", "java", "node", "ruby", "php"}
 
 
 def collect(ctx) -> None:
@@ -182,9 +185,19 @@ def _unit_properties(ctx, units: set[str], idents: set[str]) -> dict[str, dict[s
                                      "findings name are missing")
         return {}
     out = {}
-    for props in parse_show(shown.text):
+    blocks = parse_show(shown.text)
+    # An identifier names a unit only when one unit logs under it (two python3 services,
+    # or systemd's user managers, would be joined to each other's lines).
+    owners: dict[str, int] = {}
+    for props in blocks:
+        ident = syslog_ident(props)
+        if ident:
+            owners[ident] = owners.get(ident, 0) + 1
+    for props in blocks:
         unit = props.get("Id")
         ident = syslog_ident(props)
+        if ident and (owners[ident] > 1 or ident in SHARED_IDENTS):
+            ident = None
         if unit not in units and ident not in idents:
             continue
         fields = {"unit": unit, **{k: props[k] for k in PROPERTIES[1:] if k in props}}
