@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 DEMO_SOSREPORT ?= examples/nfs-hang-guest
 
 DEBS := libvirt-dev libsystemd-dev pkg-config systemd systemd-journal-remote \
-        sysstat smartmontools xz-utils libvirt-clients
+        sysstat smartmontools xz-utils libvirt-clients chromium chromium-driver
 
 export DEBIAN_FRONTEND := noninteractive
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
