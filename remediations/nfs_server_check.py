@@ -6,6 +6,10 @@ TITLE = "Check the NFS server and the path to it"
 SCOPE = "guest"
 RISK = "safe"
 REVERSIBLE = False  # read-only checks
+MANUAL = True  # a check list for a person: `diagnose fix` shows it and applies nothing
+NEEDS = ()
+TAKES = ("server", "mount")
+EFFECT = "nothing changes: these are checks to run and read"
 
 
 def plan(values):
