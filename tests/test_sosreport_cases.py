@@ -66,7 +66,7 @@ def _params() -> list:
 def load_expected(case_dir: Path) -> dict:
     data = yaml.safe_load((case_dir / "expected.yaml").read_text()) or {}
     return {"expect": list(data.get("expect") or []), "forbid": list(data.get("forbid") or []),
-            "role": data.get("role"), "notes": data.get("notes")}
+            "role": data.get("role"), "notes": data.get("notes"), "lead": data.get("lead")}
 
 
 def diagnose(path: Path | str, env: dict | None = None) -> tuple[int, dict, str]:
@@ -123,6 +123,9 @@ def check_case(rc: int, doc: dict, expected: dict, stderr: str = "") -> None:
     assert not wrong, f"forbidden {wrong} reported\n{summary(doc)}"
     if not expected["expect"]:
         assert not found, f"a case that expects nothing got {sorted(found)}\n{summary(doc)}"
+    if expected.get("lead"):  # one incident, one leading finding: the root cause comes first
+        leading = (doc.get("findings") or [{}])[0].get("rule")
+        assert leading == expected["lead"], f"leading finding {leading}, not {expected['lead']}\n{summary(doc)}"
 
 
 @pytest.mark.parametrize("case_dir", _params())
@@ -141,7 +144,8 @@ _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 @pytest.mark.parametrize("case_dir", [pytest.param(p, id=p.name) for p in _case_dirs(LOCAL_CASES)])
 def test_local_case_is_well_formed(case_dir):
     raw = yaml.safe_load((case_dir / "expected.yaml").read_text())
-    assert set(raw) <= {"expect", "forbid", "role", "notes", "sources"}, f"unknown keys {set(raw)}"
+    assert set(raw) <= {"expect", "forbid", "role", "notes", "sources", "lead"}, f"unknown keys {set(raw)}"
+    assert raw.get("lead") is None or raw["lead"] in raw["expect"]
     assert isinstance(raw.get("expect"), list) and isinstance(raw.get("forbid"), list)
     assert raw.get("role") in ("guest", "host")
     assert isinstance(raw.get("notes"), str) and len(raw["notes"]) > 40, "say what happened and where the wording comes from"
