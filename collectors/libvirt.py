@@ -36,7 +36,6 @@ no answer), one collector status says so and the same files are read from this h
 """
 from __future__ import annotations
 
-import calendar
 import re
 import threading
 import time
@@ -45,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
 
-from hostmedic.collectors.logtext import Line, add_log_line, parse_dmesg_text
+from hostmedic.collectors.logtext import Line, add_log_line, iso_time, parse_dmesg_text
 from hostmedic.engine.facts import Provenance
 from hostmedic.engine.sources import ABSENT, DENIED, FAILED, Result
 
@@ -651,21 +650,6 @@ _LINUX_VERSION = re.compile(r"^Linux version \d")
 _CONSOLE_FILE = re.compile(r"^(?P<domain>.+)-(?:serial|console)\d*$")  # NAME-serial0.log
 
 
-def stamp_time(m: re.Match) -> float | None:
-    """Epoch seconds of a libvirt/qemu log stamp (no zone given: UTC)."""
-    try:
-        y, mo, d = (int(x) for x in m["date"].split("-"))
-        hh, mm, ss = (int(x) for x in m["hms"].split(":"))
-        t = calendar.timegm((y, mo, d, hh, mm, ss))
-    except (ValueError, OverflowError):
-        return None
-    tz = m["tz"]
-    if tz and tz != "Z":
-        digits = tz[1:].replace(":", "")
-        t -= (1 if tz[0] == "+" else -1) * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return t + (float(m["frac"]) if m["frac"] else 0.0)
-
-
 def parse_qemu_log(text: str) -> list[Line]:
     """A domain's qemu log: libvirt's own stamped lines, the command line (one line per
     argument, each ending in a backslash: joined into one message), and qemu's messages
@@ -688,7 +672,7 @@ def parse_qemu_log(text: str) -> list[Line]:
             continue
         m = _STAMP.match(line)
         if m:
-            out.append(Line(m["msg"], lineno, {"t": stamp_time(m)}))
+            out.append(Line(m["msg"], lineno, {"t": iso_time(m)}))
         else:
             out.append(Line(line.strip(), lineno, {}))
     if block:
@@ -724,7 +708,7 @@ def parse_libvirtd_log(text: str) -> list[Line]:
             continue
         m = _LIBVIRTD.match(raw)
         if m:
-            out.append(Line(m["msg"], lineno, {"t": stamp_time(m), "ident": "libvirtd",
+            out.append(Line(m["msg"], lineno, {"t": iso_time(m), "ident": "libvirtd",
                                                "priority": _LEVELS[m["level"]],
                                                "function": m["func"]}))
         elif out:

@@ -66,7 +66,8 @@ def _short_time(m: re.Match, reference: float) -> float | None:
     return t + (float(m["frac"]) if m["frac"] else 0.0)
 
 
-def _iso_time(m: re.Match) -> float | None:
+def iso_time(m: re.Match) -> float | None:
+    """Epoch seconds of a match with date, hms, frac and tz groups (no zone: UTC)."""
     try:
         y, mo, d = (int(x) for x in m["date"].split("-"))
         hh, mm, ss = (int(x) for x in m["hms"].split(":"))
@@ -103,7 +104,7 @@ def parse_syslog_text(text: str, reference: float, stream: str) -> Iterator[Line
         t = _short_time(m, reference) if m else None
         if not m:
             m = _ISO.match(raw)
-            t = _iso_time(m) if m else None
+            t = iso_time(m) if m else None
         if not m:
             if parsed:  # a continuation of a multi-line message
                 parsed[-1].message += "\n" + raw.strip()

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from hostmedic.engine.facts import Fact, FactBase, Provenance
+from hostmedic.engine.facts import Fact, FactBase
 
 # A kernel stack frame ("nfs_wb_all+0x21/0x120 [nfs]") or the lines around a trace.
 # Kernels before 4.x print the address first: " [<ffffffff8168a8f9>] schedule+0x29/0x70".

@@ -19,8 +19,8 @@ def plan(values):
         return None  # mount units are bounded through fstab (mount-timeout)
     return [step(f"See what {unit} runs to stop, and its current timeout:",
                  ["systemctl", "show", unit, "--property=ExecStop,TimeoutStopUSec,KillMode"]),
-            step(f"Add a drop-in with a shorter timeout, e.g. [Service] TimeoutStopSec=30s "
-                 f"(mount units: use x-systemd.mount-timeout in fstab instead):",
+            step("Add a drop-in with a shorter timeout, e.g. [Service] TimeoutStopSec=30s "
+                 "(mount units: use x-systemd.mount-timeout in fstab instead):",
                  ["systemctl", "edit", unit]),
             step("Undo with:", ["systemctl", "revert", unit]),
             apply_step(ID, unit=unit, stop_timeout="30s")]
