@@ -219,6 +219,70 @@ def _raw_entries(reader):
         yield entry
 
 
+def _tail_from(reader, boot_id: str) -> int | None:
+    """The time (microseconds) of the TAIL_LINES-th last story line of a boot: story lines
+    from there on are its tail (logtext.StoryWindow). Found through the journal's index."""
+    reader.flush_matches()
+    reader.add_match(_BOOT_ID=boot_id)
+    for ident in sorted(logtext.STORY_IDENTS):
+        reader.add_match(SYSLOG_IDENTIFIER=ident)  # one field: any of them
+    reader.seek_tail()
+    start = None
+    for _ in range(logtext.TAIL_LINES):
+        if not reader._previous():
+            break
+        start = reader._get_realtime()
+    return start
+
+
+def _read_boot(ctx, reader, boot_id: str, offset: int, name: str, counter: list[int]) -> None:
+    """Add one boot's lines worth keeping. Only MESSAGE, SYSLOG_IDENTIFIER and PRIORITY
+    are read to decide; the other fields only of the few lines kept."""
+    window = logtext.StoryWindow(_tail_from(reader, boot_id) if hasattr(reader, "_previous") else None)
+    reader.flush_matches()
+    reader.add_match(_BOOT_ID=boot_id)
+    reader.seek_head()
+    if not hasattr(reader, "_get"):
+        for entry in _raw_entries(reader):
+            counter[0] += 1
+            line = entry_to_line(entry, offset, boot_id)
+            if line is not None:
+                logtext.add_log_line(ctx, "journal", line, "journal", name, window=window,
+                                     position=_int(entry.get("__REALTIME_TIMESTAMP")))
+        return
+    get, step, realtime = reader._get, reader._next, reader._get_realtime
+    story = logtext.STORY_IDENTS
+    while step():
+        counter[0] += 1
+        try:
+            message = get("MESSAGE")
+        except KeyError:
+            continue  # journalctl's short output skips entries without MESSAGE too
+        try:
+            ident = get("SYSLOG_IDENTIFIER").decode("utf-8", errors="replace") or None
+        except KeyError:
+            ident = None
+        if ident is not None:
+            try:
+                priority = int(get("PRIORITY"))
+            except (KeyError, ValueError):
+                priority = None
+            text = message.decode("utf-8", errors="replace").rstrip("\n")
+            if not window.wants(ctx, ident, priority, text, realtime() if ident in story else None):
+                continue
+        entry = reader._get_all()
+        entry["__REALTIME_TIMESTAMP"] = realtime()
+        line = entry_to_line(entry, offset, boot_id)
+        if line is None:
+            continue
+        if ident is None:  # the identifier comes from _TRANSPORT or _COMM: decide now
+            logtext.add_log_line(ctx, "journal", line, "journal", name, window=window,
+                                 position=entry["__REALTIME_TIMESTAMP"])
+        else:
+            window.note(line.fields, line.message)
+            logtext.add_log_line(ctx, "journal", line, "journal", name, kept=True)
+
+
 def read_journal_files(ctx, target: Target, journal_mod, salvage: bool = True) -> bool:
     """Read target with systemd-python. Records statuses; True when entries were read."""
     name = target.description
@@ -246,22 +310,15 @@ def read_journal_files(ctx, target: Target, journal_mod, salvage: bool = True) -
         for i, (first_t, last_t, boot_id, host) in enumerate(spans):
             _add_boot_fact(ctx, "journal", name, boot_id, i - last, first_t, last_t,
                            read=i > last - keep, host=host)
-        entries = 0
+        counter = [0]
         try:
             for i, (_f, _l, boot_id, _h) in enumerate(spans):
-                if i <= last - keep:
-                    continue
-                reader.flush_matches()
-                reader.add_match(_BOOT_ID=boot_id)
-                reader.seek_head()
-                for entry in _raw_entries(reader):
-                    entries += 1
-                    line = entry_to_line(entry, i - last, boot_id)
-                    if line is not None:
-                        logtext.add_log_line(ctx, "journal", line, "journal", name)
+                if i > last - keep:
+                    _read_boot(ctx, reader, boot_id, i - last, name, counter)
         except OSError as err:  # a file damaged past its header: keep what was read
-            ctx.status(NAME, FAILED, detail=f"reading stopped after {entries} entries: "
+            ctx.status(NAME, FAILED, detail=f"reading stopped after {counter[0]} entries: "
                        f"{err.strerror or err}", hint=HINT_CORRUPT, name=name)
+        entries = counter[0]
         read = min(keep, len(spans))
         detail = f"{_plural(read, 'boot')}, {entries} {'entry' if entries == 1 else 'entries'} read"
         if len(spans) > read:
@@ -385,12 +442,28 @@ def _boot_facts_from_lines(ctx, lines: list[logtext.Line], origin: str, name: st
 
 
 def _add_text_lines(ctx, lines: list[logtext.Line], origin: str, name: str, keep: int) -> int:
+    windows = _text_windows(lines)
     added = 0
-    for line in lines:
-        if line.fields.get("boot", 0) > -keep:
-            logtext.add_log_line(ctx, "journal", line, origin, name)
+    for index, line in enumerate(lines):
+        boot = line.fields.get("boot", 0)
+        if boot > -keep:
+            logtext.add_log_line(ctx, "journal", line, origin, name, window=windows[boot], position=index)
             added += 1
     return added
+
+
+def _text_windows(lines: list[logtext.Line]) -> dict[int, logtext.StoryWindow]:
+    """A StoryWindow per boot, its tail from the TAIL_LINES-th last story line on."""
+    tail_from: dict[int, int] = {}
+    seen: dict[int, int] = {}
+    for index in range(len(lines) - 1, -1, -1):
+        fields = lines[index].fields
+        boot = fields.get("boot", 0)
+        if fields.get("ident") in logtext.STORY_IDENTS and seen.get(boot, 0) < logtext.TAIL_LINES:
+            seen[boot] = seen.get(boot, 0) + 1
+            tail_from[boot] = index
+        tail_from.setdefault(boot, index)
+    return {boot: logtext.StoryWindow(start) for boot, start in tail_from.items()}
 
 
 @dataclass

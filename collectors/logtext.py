@@ -15,6 +15,7 @@ rule pack's patterns later turn some of them into typed symptom facts.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -54,13 +55,19 @@ def year_for(month: int, reference: float) -> int:
     return ref.tm_year if month <= ref.tm_mon else ref.tm_year - 1
 
 
+@functools.lru_cache(maxsize=1024)
+def _day_start(month: int, day: str, reference: float) -> int:
+    """Epoch seconds of a text time stamp's day (a log has few days, and many lines each)."""
+    return calendar.timegm((year_for(month, reference), month, int(day), 0, 0, 0))
+
+
 def _short_time(m: re.Match, reference: float) -> float | None:
     month = _MONTHS.get(m["mon"])
     if not month:
         return None
     try:
-        hh, mm, ss = (int(x) for x in m["hms"].split(":"))
-        t = calendar.timegm((year_for(month, reference), month, int(m["day"]), hh, mm, ss))
+        hms = m["hms"]  # "HH:MM:SS", as the regex matched it
+        t = _day_start(month, m["day"], reference) + int(hms[:2]) * 3600 + int(hms[3:5]) * 60 + int(hms[6:8])
     except (ValueError, OverflowError):
         return None
     return t + (float(m["frac"]) if m["frac"] else 0.0)
@@ -117,7 +124,7 @@ def parse_syslog_text(text: str, reference: float, stream: str) -> Iterator[Line
                 boot_id = None
         seen_content = True
         parsed.append(Line(msg, lineno, {"t": t, "host": m["host"], "ident": m["ident"],
-                                         "pid": int(m["pid"]) if m["pid"] else None,
+                                         "pid": int(m["pid"]) if m["pid"] and len(m["pid"]) <= 10 else None,
                                          "_boot_index": boot_index, "boot_id": boot_id}))
     last = boot_index
     for line in parsed:
@@ -160,9 +167,110 @@ def keep_line(ctx, fields: dict[str, Any], message: str) -> bool:
     return ctx.interesting(message)
 
 
-def add_log_line(ctx, stream: str, line: Line, origin: str, name: str, **extra: Any) -> None:
+# A large journal holds far more story lines than the story needs (a busy host logs
+# a million "Started session-N.scope" a month). A StoryWindow keeps, of one boot's
+# story lines: its start (up to systemd's "Startup finished"), its end (the last
+# TAIL_LINES, and everything from the first sign of a shutdown on), the events boots,
+# startup and unit_history read (failures, timeouts, stops and what ended them, the
+# later lines of a unit that failed), and the lines after one a pattern matched (a
+# hung task's stack). Other lines are kept exactly as keep_line says.
+HEAD_LINES = 20_000  # story lines kept from a boot's start that never says "Startup finished"
+TAIL_LINES = 2_000  # story lines kept before a boot's end (a crash, a hang, a reboot)
+AFTER_LINES = 60  # story lines kept after a line a pattern matched (its stack, its context)
+WATCH_MAX = 200  # units and descriptions followed at once
+_EVENT_STARTS = ("Stopping ", "Unmounting ", "System is ", "Stopped target ", "Reached target shutdown",
+                 "Reached target System Shutdown", "Reached target Shutdown", "Journal stopped",
+                 "Shutting down.", "Syncing filesystems", "Sending SIGTERM", "Startup finished",
+                 "Failed to start ", "Linux version ")
+_EVENT_WORDS = (" timed out", "Failed with result", "Scheduled restart job", "holdoff time over",
+                "entered failed state")
+_SHUTDOWN_STARTS = ("System is rebooting", "System is powering down", "System is halting",
+                    "Stopped target multi-user.target", "Stopped target Multi-User System",
+                    "Stopped target graphical.target", "Stopped target Graphical Interface",
+                    "Reached target shutdown.target", "Reached target System Shutdown",
+                    "Reached target Shutdown")
+_DONE_STARTS = ("Stopped ", "Unmounted ", "Deactivated ", "Finished ", "Failed ", "Closed ", "Removed ")
+_UNIT_AT_START = re.compile(r"^(?:Unit )?(?P<unit>[^\s:]+\.[a-z]+)(?::| |$)")
+_FAILED_TO_START = re.compile(r"^Failed to start (?:(?P<unit>[^\s:]+\.[a-z]+) - )?(?P<desc>.+?)\.?$")
+_STOPPING = re.compile(r"^(?:Stopping|Unmounting) (?P<what>.+?)\.\.\.$")
+
+
+class StoryWindow:
+    """Which story lines of one boot (in time order) become facts; other lines follow
+    keep_line. `position` orders lines (a time or a line number); lines at or after
+    `tail_from` are the boot's tail."""
+
+    def __init__(self, tail_from: float | None = None):
+        self.tail_from = tail_from
+        self.head = HEAD_LINES  # story lines the start of the boot may still keep
+        self.shutdown = False
+        self.after = 0
+        self.watched: dict[str, None] = {}  # units and descriptions that failed or are stopping
+
+    def wants(self, ctx, ident: str | None, priority: int | None, message: str,
+              position: float | None = None) -> bool:
+        """Keep this line? (Then tell note() its fields.)"""
+        if ident not in STORY_IDENTS:
+            return (priority is not None and priority <= 4) or ctx.interesting(message)
+        if ctx.interesting(message):
+            self.after = AFTER_LINES
+            return True
+        if self.head > 0:
+            self.head -= 1
+            return True
+        if self.shutdown or (priority is not None and priority <= 4):
+            return True
+        if self.tail_from is not None and position is not None and position >= self.tail_from:
+            return True
+        if self.after > 0:
+            self.after -= 1
+            return True
+        if message.startswith(_EVENT_STARTS) or any(w in message for w in _EVENT_WORDS):
+            return True
+        return any(w in message for w in self.watched)
+
+    def note(self, fields: dict[str, Any], message: str) -> None:
+        """What a kept line changes: the end of the start, a shutdown, units to follow."""
+        ident = fields.get("ident")
+        if ident not in STORY_IDENTS:
+            return
+        if message.startswith("Startup finished") and ident == "systemd" and fields.get("pid") in (1, None):
+            self.head = 0
+        if message.startswith(_SHUTDOWN_STARTS):
+            self.shutdown = True
+        stopping = _STOPPING.match(message)
+        if stopping:
+            what = stopping["what"]
+            self._watch(fields.get("unit") or what.split(" - ", 1)[0], what.split(" - ", 1)[-1])
+        elif message.startswith(_DONE_STARTS) or "Deactivated successfully" in message:
+            for name in [w for w in self.watched if w in message]:
+                del self.watched[name]  # stopped: its later lines are ordinary again
+        if any(w in message for w in _EVENT_WORDS[:2]) or "entered failed state" in message:
+            unit = _UNIT_AT_START.match(message)
+            self._watch(fields.get("unit") or (unit["unit"] if unit else None))
+        failed = _FAILED_TO_START.match(message)
+        if failed:
+            self._watch(failed["unit"] or fields.get("unit"), failed["desc"])
+
+    def _watch(self, *names: str | None) -> None:
+        for name in names:
+            if name and len(name) > 3 and len(self.watched) < WATCH_MAX:
+                self.watched[name] = None
+
+
+def add_log_line(ctx, stream: str, line: Line, origin: str, name: str,
+                 window: StoryWindow | None = None, position: float | None = None,
+                 kept: bool = False, **extra: Any) -> None:
+    """A log fact for line if keep_line (or window) keeps it; `kept`: already decided."""
+    if window is not None and not kept:  # decide before building the fields: most lines go
+        ident = extra["ident"] if "ident" in extra else line.fields.get("ident")
+        priority = extra["priority"] if "priority" in extra else line.fields.get("priority")
+        if not window.wants(ctx, ident, priority, line.message, position):
+            return
     fields = {k: v for k, v in {**line.fields, **extra}.items() if v is not None}
-    if not keep_line(ctx, fields, line.message):
+    if window is not None and not kept:
+        window.note(fields, line.message)
+    elif window is None and not kept and not keep_line(ctx, fields, line.message):
         return
     fields["message"] = line.message
     fields["stream"] = stream

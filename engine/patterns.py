@@ -5,6 +5,7 @@ fails on \\d and friends); the engine then only sees typed fields.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -73,13 +74,13 @@ def order_logs(logs: list[Fact]) -> list[Fact]:
 def extract_symptoms(base: FactBase, patterns: Iterable[SymptomPattern]) -> list[Fact]:
     """Symptom facts for every log line a pattern matches, in time order, each
     with a `seq` that orders it against the others."""
-    patterns = list(patterns)
+    index_of = PatternIndex(patterns)
     logs = order_logs(list(base.of_kind("log")))
     out: list[Fact] = []
     for index, log in enumerate(logs):
         kinds_here: set[str] = set()
         message = log.fields.get("message", "")
-        for pat in patterns:
+        for pat in index_of.candidates(message):  # the others cannot match this line
             if pat.kind in kinds_here or not pat.applies_to(log):
                 continue  # two rules may spell the same symptom differently: one fact a line
             m = pat.regex.search(message)
@@ -138,9 +139,163 @@ def _typed(value: str) -> Any:
 
 def prefilter(patterns: Iterable[SymptomPattern]):
     """A predicate telling a log collector whether any pattern matches a line."""
-    regexes = [p.regex for p in patterns]
+    return PatternIndex(patterns).matches_any
 
-    def interesting(message: str) -> bool:
-        return any(r.search(message) for r in regexes)
 
-    return interesting
+# -- literal prefilter ---------------------------------------------------------------
+# Most lines match no pattern. Rather than run every regex over every line, each regex
+# is reduced to literals one of which any text it matches must contain ("blocked for
+# more than", " error, dev ", ...); one pass over the line finds which literals it holds
+# (Aho-Corasick, or one regex without pyahocorasick), and only the regexes of those
+# literals run. Regexes with no such literal run on every line. Literals are compared
+# lower-cased, so (?i) parts need nothing special for ASCII text; a line with other
+# characters runs the case-insensitive regexes too (re folds a few of them, e.g. "ſ").
+
+try:  # Python's own regex parser, to read literals out of a pattern
+    from re import _constants as _sre, _parser as _sre_parse
+except ImportError:  # pragma: no cover - another Python: every regex runs on every line
+    _sre = _sre_parse = None
+
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+
+
+@functools.lru_cache(maxsize=4096)
+def required_literals(source: str) -> frozenset[str] | None:
+    """Lower-case ASCII strings one of which is in (the lower-cased form of) every
+    text the regex matches; None when the regex has no such literal."""
+    if _sre_parse is None:
+        return None
+    try:
+        tree = _sre_parse.parse(source)
+    except Exception:  # noqa: BLE001 - re.compile decides; here it only means no literal
+        return None
+    found = _literals_of(list(tree))
+    return frozenset(found) if found else None
+
+
+def _literals_of(items: list) -> set[str] | None:
+    """For a sequence of parsed regex items: the most selective required literal set."""
+    options: list[set[str]] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            options.append({"".join(run).lower()})
+            run.clear()
+
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL" and arg < 128:
+            run.append(chr(arg))
+            continue
+        close_run()
+        sub: set[str] | None = None
+        if name == "SUBPATTERN":
+            sub = _literals_of(list(arg[3]))
+        elif name == "ATOMIC_GROUP":
+            sub = _literals_of(list(arg))
+        elif name in _REPEATS and arg[0] >= 1:
+            sub = _literals_of(list(arg[2]))
+        elif name == "BRANCH":
+            alternatives = [_literals_of(list(alt)) for alt in arg[1]]
+            if alternatives and all(alternatives):
+                sub = set().union(*alternatives)  # type: ignore[arg-type]
+        # anything else (classes, anchors, look-arounds, back-references) requires no literal
+        if sub:
+            options.append(sub)
+    close_run()
+    if not options:
+        return None
+    return max(options, key=lambda lits: (min(map(len, lits)), -len(lits)))
+
+
+class PatternIndex:
+    """Which of a list of patterns can match a line (in their order), found with one
+    pass over the line for the literals they require."""
+
+    def __init__(self, patterns: Iterable[SymptomPattern]):
+        self.patterns = list(patterns)
+        by_literal: dict[str, list[int]] = {}
+        self._always: list[int] = []  # no literal: every line is a candidate
+        self._folding: list[int] = []  # case-insensitive: candidates on non-ASCII lines
+        for i, pat in enumerate(self.patterns):
+            lits = required_literals(pat.source)
+            if lits is None:
+                self._always.append(i)
+                continue
+            if pat.regex.flags & re.IGNORECASE or "(?i" in pat.source:
+                self._folding.append(i)
+            for lit in lits:
+                by_literal.setdefault(lit, []).append(i)
+        self._finder = _literal_finder(tuple((lit, tuple(ix)) for lit, ix in by_literal.items()))
+
+    def _hits(self, message: str) -> set[int]:
+        hits = set(self._always)
+        for _end, indexes in self._finder(message.lower()):
+            hits.update(indexes)
+        if not message.isascii():
+            hits.update(self._folding)
+        return hits
+
+    def candidates(self, message: str) -> list[SymptomPattern]:
+        """The patterns that may match message, in their order; the others cannot."""
+        hits = self._hits(message)
+        return [self.patterns[i] for i in sorted(hits)] if hits else []
+
+    def matches_any(self, message: str) -> bool:
+        if self._always or not message.isascii():
+            return any(self.patterns[i].regex.search(message) for i in self._hits(message))
+        for _end, indexes in self._finder(message.lower()):  # the common case, kept lean
+            for i in indexes:
+                if self.patterns[i].regex.search(message):
+                    return True
+        return False
+
+
+@functools.lru_cache(maxsize=16)  # every analysis of the same pack builds the same one
+def _literal_finder(items: tuple[tuple[str, tuple[int, ...]], ...]):
+    """A function text -> iterable of (end, value) for every occurrence of a literal of
+    (literal, value) items in text (overlapping ones too)."""
+    table = dict(items)
+    if not table:
+        return lambda text: ()
+    try:
+        import ahocorasick  # pyahocorasick: one pass, whatever the number of literals
+    except ImportError:
+        ahocorasick = None
+    if ahocorasick is not None:
+        automaton = ahocorasick.Automaton()
+        for lit, value in table.items():
+            automaton.add_word(lit, value)
+        automaton.make_automaton()
+        return automaton.iter
+    any_literal = re.compile(_trie_regex(table))
+
+    def find(text: str):
+        if any_literal.search(text) is None:
+            return ()
+        return [(text.find(lit) + len(lit), value) for lit, value in table.items() if lit in text]
+
+    return find
+
+
+def _trie_regex(words: Iterable[str]) -> str:
+    """One regex matching any of words, factored as a trie ("ab|ac" -> "a(?:b|c)"):
+    Python's re tries the branches of an alternation one by one."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word ends here: the rest is optional
+            body = body + "?" if len(branches) == 1 and len(body) == 1 else f"(?:{body})?"
+        return body
+
+    return emit(trie)
