@@ -4,11 +4,13 @@
 # is quick when that is already done:
 #   make deps    Debian packages (apt is skipped while .venv/.debs-ok exists and
 #                every package is installed)
-#   make venv    ./.venv with the project installed editable, with the test extra
+#   make venv    ./.venv with the project installed editable, with the test and fleet extras
 #                (redone when pyproject.toml changes)
 #   make test    pytest (extra arguments: make test PYTEST_ARGS='-k journal -x')
 #   make demo    diagnose the bundled example sosreport (exit 0, 1 or 2 is success)
 #   make lint    lint the rule pack
+#   make bench   build realistic inputs (kept in build/bench) and print the performance
+#                table (not part of test; BENCH_ARGS='--runs 5 --sizes 100000,1000000')
 #   make wheel   build dist/hostmedic-*.whl from a clean build/ folder
 #   make clean   remove .venv and build artefacts
 
@@ -25,12 +27,13 @@ PYTEST_ARGS ?=
 DEMO_SOSREPORT ?= examples/nfs-hang-guest
 
 DEBS := libvirt-dev libsystemd-dev pkg-config systemd systemd-journal-remote \
-        sysstat smartmontools xz-utils libvirt-clients chromium chromium-driver
+        sysstat smartmontools xz-utils libvirt-clients chromium chromium-driver \
+        openssh-server openssh-client sudo
 
 export DEBIAN_FRONTEND := noninteractive
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv demo test lint check-packages wheel clean
+.PHONY: all deps venv demo test lint bench check-packages wheel clean
 
 all: test
 
@@ -58,7 +61,7 @@ venv: $(VENV_STAMP)
 # deps is order-only: it always runs (cheaply) but never forces a reinstall.
 $(VENV_STAMP): pyproject.toml | deps
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --progress-bar off -e '.[test]'
+	$(VPY) -m pip install --progress-bar off -e '.[test,fleet]'
 	@touch $@
 
 # A package missing from [tool.setuptools] packages still imports in the
@@ -113,6 +116,12 @@ demo: venv
 
 lint: venv
 	$(VENV)/bin/diagnose rules lint
+
+# A few minutes: inputs are built once (about two minutes) and reused; the peer
+# (insights-core) goes in a throwaway venv under build/bench.
+BENCH_ARGS ?=
+bench: venv
+	$(VPY) bench/run.py $(BENCH_ARGS)
 
 # setuptools reuses build/lib without pruning it, so a file deleted from the
 # tree would still ship in the next `pip install .` or wheel: start clean.

@@ -4,9 +4,11 @@
     diagnose collect [SOURCE] -o facts.json             save a fact snapshot
     diagnose rules list | show ID | lint [DIR...] | test [ID...]
     diagnose fix --list | ID [--domain D|--unit U|--mount M...] [--apply]   show or apply a fix
+    diagnose hook install | uninstall | status | run      the post-reboot hook (systemd)
+    diagnose fleet -i INVENTORY [--forks N] [-o fleet.html]   many hosts through Ansible
 
-SOURCE is this host (default), --sosreport PATH (folder or tarball) or
---facts SNAPSHOT.json. Exit status follows the Nagios plugin convention:
+SOURCE is this host (default), --host NAME (over SSH), --sosreport PATH (folder or
+tarball) or --facts SNAPSHOT.json. Exit status follows the Nagios plugin convention:
 0 nothing at warning or above, 1 warning, 2 error or critical, 3 the diagnosis
 itself could not run.
 """
@@ -46,6 +48,14 @@ def _source_args(p: argparse.ArgumentParser, snapshot: bool = True) -> None:
     g.add_argument("--sosreport", metavar="PATH", help="a sosreport folder or .tar.xz/.tar.gz (read only)")
     if snapshot:
         g.add_argument("--facts", metavar="SNAPSHOT", help="a fact snapshot saved by `diagnose collect`")
+    g.add_argument("--host", metavar="NAME", help="a remote host over SSH (as `ssh NAME` reaches it; "
+                   "needs python3 there, nothing else of ours)")
+    g.add_argument("--sudo", action="store_true", help="with --host: read as root through `sudo -n`")
+    g.add_argument("--ssh-config", metavar="FILE", default=os.environ.get("HOSTMEDIC_SSH_CONFIG"),
+                   help="with --host: ssh configuration file (ssh -F; default $HOSTMEDIC_SSH_CONFIG, "
+                        "else ssh's own)")
+    g.add_argument("--ssh-option", metavar="KEY=VALUE", action="append", default=[],
+                   help="with --host: an ssh option (ssh -o; repeatable)")
     g.add_argument("--journal-dir", metavar="DIR", help="read journal files from DIR (e.g. a copied /var/log/journal)")
     g.add_argument("--journal-file", metavar="FILE", action="append", default=[],
                    help="read this journal file (repeatable)")
@@ -106,7 +116,23 @@ def _open_source(args):
             return SosreportSource(args.sosreport)
         except SosreportError as err:
             raise UsageError(f"{err}. Give a sosreport folder or a .tar.xz/.tar.gz made by `sos report`.")
+    if args.host:
+        return _open_ssh(args)
+    if args.sudo or args.ssh_option:
+        raise UsageError("--sudo and --ssh-option go with --host")
     return LocalSource(timeout=args.timeout)
+
+
+def _open_ssh(args):
+    from hostmedic.engine.ssh_source import SshError, SshSource
+    if args.sosreport or args.journal_dir or args.journal_file:
+        raise UsageError("--host reads that host's own journal and files: leave out "
+                         "--sosreport, --journal-dir and --journal-file")
+    try:
+        return SshSource(args.host, timeout=args.timeout, sudo=args.sudo, config=args.ssh_config,
+                         options=args.ssh_option)
+    except SshError as err:
+        raise UsageError(str(err))
 
 
 def _only(args) -> list[str] | None:
@@ -150,8 +176,8 @@ def cmd_diagnose(argv: list[str]) -> int:
             raise UsageError(f"cannot write {path}: its folder does not exist")
     pack = _pack(args, sys.stderr)
     if args.facts:
-        if args.sosreport:
-            raise UsageError("give either --facts or --sosreport, not both")
+        if args.sosreport or args.host:
+            raise UsageError("give either --facts or --sosreport/--host, not both")
         try:
             base = FactBase.load(args.facts)
         except SnapshotError as err:
@@ -243,9 +269,22 @@ def cmd_fix(argv: list[str]) -> int:
     return fix_main(argv)
 
 
+def cmd_hook(argv: list[str]) -> int:
+    """The post-reboot hook has its own options (hook/cli.py)."""
+    from hostmedic.hook.cli import main as hook_main
+    return hook_main(argv)
+
+
+def cmd_fleet(argv: list[str]) -> int:
+    """Many hosts through Ansible (fleet/cli.py)."""
+    from hostmedic.fleet.cli import main as fleet_main
+    return fleet_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"collect": cmd_collect, "rules": cmd_rules, "fix": cmd_fix}
+    commands = {"collect": cmd_collect, "rules": cmd_rules, "fix": cmd_fix, "hook": cmd_hook,
+                "fleet": cmd_fleet}
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:])

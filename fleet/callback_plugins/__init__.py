@@ -1,0 +1,1 @@
+"""Ansible loads the callback plugin here because it sits beside collect.yml."""
