@@ -43,6 +43,14 @@ _SYSLOGGED = re.compile(r"^(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<hms>\d\d
 _RUN_START = re.compile(r"Cloud-init v\. \S+ running 'init-local'")
 
 
+def _timegm(*parts: int, frac: float = 0.0) -> float | None:
+    """Epoch seconds, or None for a stamp no calendar has (month 13: a damaged line)."""
+    try:
+        return float(calendar.timegm(parts)) + frac
+    except (ValueError, OverflowError):
+        return None
+
+
 def parse_cloud_init_log(text: str, reference: float, continuations: bool = True) -> list[logtext.Line]:
     """cloud-init.log (or -output.log) lines; an unstamped line continues the one before
     (tracebacks) when `continuations`, else stands alone (console output)."""
@@ -56,14 +64,13 @@ def parse_cloud_init_log(text: str, reference: float, continuations: bool = True
         if m:
             y, mo, d = (int(x) for x in m["date"].split("-"))
             hh, mm, ss = (int(x) for x in m["hms"].split(":"))
-            fields["t"] = calendar.timegm((y, mo, d, hh, mm, ss)) + int(m["ms"]) / 1000
+            fields["t"] = _timegm(y, mo, d, hh, mm, ss, frac=int(m["ms"]) / 1000)
         else:
             m = _SYSLOGGED.match(raw)
             if m:
                 month = list(calendar.month_abbr).index(m["mon"])
                 hh, mm, ss = (int(x) for x in m["hms"].split(":"))
-                fields["t"] = float(calendar.timegm((logtext.year_for(month, reference), month,
-                                                     int(m["day"]), hh, mm, ss)))
+                fields["t"] = _timegm(logtext.year_for(month, reference), month, int(m["day"]), hh, mm, ss)
         if m:
             fields.update(module=m["module"], level=m["level"], priority=LEVELS.get(m["level"]))
         elif continuations and out:

@@ -30,8 +30,8 @@ from hostmedic.engine.sources import TIMEOUT
 NAME = "fs_usage"
 ARGV = ["df", "-al", "-x", "autofs"]
 SOS_PATHS = ["sos_commands/filesys/df_-al_-x_autofs", "df"]
-_ROW = re.compile(r"^(?P<fs>.+?)\s+(?P<size>\d+|-)\s+(?P<used>\d+|-)\s+(?P<avail>\d+|-)\s+"
-                  r"(?P<pct>\d+%|-)\s+(?P<mnt>/.*)$")
+_ROW = re.compile(r"^(?P<fs>.+?)\s+(?P<size>\d{1,30}|-)\s+(?P<used>\d{1,30}|-)\s+(?P<avail>\d{1,30}|-)\s+"
+                  r"(?P<pct>\d{1,30}%|-)\s+(?P<mnt>/.*)$")
 
 
 def parse_df(text: str) -> list[dict[str, Any]]:
@@ -51,7 +51,7 @@ def parse_df(text: str) -> list[dict[str, Any]]:
         pending = ""
         if m["size"] == "-" or m["size"] == "0":
             continue
-        size, used, avail = int(m["size"]), int(m["used"]), int(m["avail"])
+        size, used, avail = (int(m[k]) if m[k] != "-" else 0 for k in ("size", "used", "avail"))
         rows.append({"filesystem": m["fs"].strip(), "mountpoint": m["mnt"], "size_kib": size,
                      "used_kib": used, "avail_kib": avail,
                      "use_percent": int(m["pct"].rstrip("%")) if m["pct"] != "-" else 0,

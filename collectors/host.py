@@ -9,8 +9,12 @@ NAME = "host"
 def collect(ctx) -> None:
     fields = {}
     name = ctx.source.run(["hostname"], sos_paths=["sos_commands/host/hostname", "hostname"])
+    tried = []  # why the host name is unknown, when it is: said in the report
     if not name.ok:
+        tried.append(f"{name.name}: {name.status}" + (f" ({name.detail})" if name.detail else ""))
         name = ctx.source.read("/etc/hostname")
+        if not name.ok:
+            tried.append(f"{name.name}: {name.status}" + (f" ({name.detail})" if name.detail else ""))
     if name.ok and name.text.strip():
         fields["hostname"] = name.text.strip().splitlines()[0]
     uname = ctx.source.run(["uname", "-a"], sos_paths=["sos_commands/kernel/uname_-a", "uname"])
@@ -29,5 +33,6 @@ def collect(ctx) -> None:
             fields[dmi_field] = dmi.text.strip()
     ctx.add("host", fields, Provenance("command", name.name if name.ok else "hostname"))
     ctx.status(NAME, "ok" if fields.get("hostname") else "absent",
-               detail=", ".join(f"{k}={v}" for k, v in fields.items() if k != "uname"),
+               detail=", ".join([f"{k}={v}" for k, v in fields.items() if k != "uname"]
+                                + ([] if fields.get("hostname") else tried)),
                hint="" if fields.get("hostname") else "the host name is unknown")

@@ -48,7 +48,7 @@ def parse_sessions(text: str) -> list[dict[str, Any]]:
                 current = {"target": target or "unknown", "disks": [], "disk_states": [],
                            "_line": lineno}
                 sessions.append(current)
-            current[key] = int(m["v"]) if key == "sid" and m["v"].isdigit() else m["v"]
+            current[key] = int(m["v"]) if key == "sid" and m["v"].isdecimal() and len(m["v"]) <= 18 else m["v"]
             continue
         d = re.match(r"^Attached scsi disk (?P<disk>\S+)\s+State:\s*(?P<state>\S+)", line)
         if d and current is not None:
@@ -79,12 +79,12 @@ def collect(ctx) -> None:
     if no_sessions:
         ctx.status(NAME, "ok", name=res.name, detail="no active iSCSI sessions")
         return
-    if not res.ok and not res.text.strip():
+    sessions = parse_sessions(res.text)
+    if not res.ok and not sessions:  # a failure, not "0 sessions", even with some output
         hint = ("sos saves it with its iscsi plugin (installed open-iscsi only)"
                 if ctx.source.kind == "sosreport" else "run diagnose as root")
         ctx.status(NAME, res, hint=hint)
         return
-    sessions = parse_sessions(res.text)
     for s in sessions:
         line = s.pop("_line")
         ctx.add("iscsi_session", s, Provenance("command", res.name, line))

@@ -520,7 +520,7 @@ def _sos_manifest(source) -> dict:
 
 def _sos_version(source) -> tuple[int, ...]:
     result = source.read("version.txt")
-    m = re.search(r"sos(?:report| report):\s*(\d+)\.(\d+)", result.text) if result.ok else None
+    m = re.search(r"sos(?:report| report):\s*(\d{1,9})\.(\d{1,9})", result.text) if result.ok else None
     return (int(m[1]), int(m[2])) if m else ()
 
 

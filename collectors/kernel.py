@@ -59,7 +59,7 @@ def parse_modules(text: str) -> list[dict]:
     out = []
     for lineno, line in enumerate(text.splitlines(), 1):
         parts = line.split()
-        if len(parts) < 3 or parts[0] == "Module" or not parts[1].isdigit():
+        if len(parts) < 3 or parts[0] == "Module" or not parts[1].isdecimal() or len(parts[1]) > 30:
             continue
         used_by = parts[3] if len(parts) > 3 and parts[3] not in ("-", "Live") else ""
         out.append({"name": parts[0], "size": int(parts[1]), "used_by": used_by.strip(","),
@@ -200,7 +200,7 @@ def _taint(ctx) -> None:
     # Through cat: a /proc/sys file read with one huge read() fails (the kernel allocates a
     # buffer as large as the request: ENOMEM), which Source.read does.
     result = ctx.source.run(["cat", "/proc/sys/kernel/tainted"], sos_paths=["proc/sys/kernel/tainted"])
-    if not result.ok or not result.text.strip().isdigit():
+    if not result.ok or not (result.text.strip().isdecimal() and len(result.text.strip()) <= 20):
         if not result.ok:
             ctx.status(NAME, result, hint="kernel taint (oops, machine check, soft lockup) unknown")
         return
@@ -227,7 +227,7 @@ def _edac(ctx) -> None:
         counts = {}
         for key in ("ce_count", "ue_count"):
             res = ctx.source.read(f"{EDAC_MC}/{mc}/{key}")
-            if res.ok and res.text.strip().isdigit():
+            if res.ok and res.text.strip().isdecimal() and len(res.text.strip()) <= 20:
                 counts[key] = int(res.text.strip())
         if len(counts) == 2:
             ctx.add("edac_counter", {"mc": mc, "ce": counts["ce_count"], "ue": counts["ue_count"],
@@ -238,9 +238,9 @@ def _edac(ctx) -> None:
 
 _RAS_SECTION = re.compile(r"^(?P<what>Memory controller events|MCE records|Memory failure events) summary:")
 _RAS_MEMORY = re.compile(r"^\s+(?P<type>\S+(?: \S+)*?) on DIMM Label\(s\): '(?P<label>[^']*)'\s+"
-                         r"location: (?P<location>\S+) errors: (?P<count>\d+)")
-_RAS_COUNTED = re.compile(r"^\s+(?P<count>\d+) (?P<type>.+?) errors$")
-_RAS_FAILURE = re.compile(r"^\s+(?P<type>.+?) errors: (?P<count>\d+)$")
+                         r"location: (?P<location>\S+) errors: (?P<count>\d{1,18})")
+_RAS_COUNTED = re.compile(r"^\s+(?P<count>\d{1,18}) (?P<type>.+?) errors$")
+_RAS_FAILURE = re.compile(r"^\s+(?P<type>.+?) errors: (?P<count>\d{1,18})$")
 
 
 def parse_ras_summary(text: str) -> list[dict]:

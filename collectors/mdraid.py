@@ -34,7 +34,7 @@ NAME = "mdraid"
 _ARRAY = re.compile(r"^(?P<name>md[\w/]*)\s*:\s*(?P<state>active(?: \([\w-]+\))?|inactive)"
                     r"(?:\s+(?P<level>raid\d+|linear|multipath|faulty))?\s*(?P<members>.*)$")
 _MEMBER = re.compile(r"^(?P<dev>[^\s\[]+)\[(?P<slot>\d+)\](?:\((?P<flag>[A-Z])\))?$")
-_STATUS = re.compile(r"\[(?P<total>\d+)/(?P<up>\d+)\]\s+\[(?P<map>[U_]+)\]")
+_STATUS = re.compile(r"\[(?P<total>\d{1,9})/(?P<up>\d{1,9})\]\s+\[(?P<map>[U_]+)\]")
 _SYNC = re.compile(r"(?P<what>recovery|resync|reshape|check|repair)\s*=\s*(?P<pct>[\d.]+%|DELAYED|PENDING)")
 
 
@@ -113,7 +113,7 @@ def parse_detail(text: str) -> dict[str, dict[str, Any]]:
             elif key == "raid level":
                 current["level"] = kv["v"]
             elif key in ("raid devices", "active devices", "failed devices"):
-                current[key.replace(" ", "_")] = int(kv["v"]) if kv["v"].isdigit() else kv["v"]
+                current[key.replace(" ", "_")] = int(kv["v"]) if kv["v"].isdecimal() and len(kv["v"]) <= 18 else kv["v"]
     return out
 
 

@@ -11,7 +11,7 @@ import re
 from hostmedic.engine.facts import Provenance
 
 NAME = "memory"
-_MEMINFO = re.compile(r"^(?P<key>[\w()]+):\s+(?P<value>\d+)(?: kB)?$")
+_MEMINFO = re.compile(r"^(?P<key>[\w()]+):\s+(?P<value>\d{1,30})(?: kB)?$")
 
 
 def collect(ctx) -> None:

@@ -118,7 +118,7 @@ def parse_ip_link_text(text: str) -> list[dict[str, Any]]:
             continue
         if header is not None:
             values = line.split()
-            if values and all(v.isdigit() for v in values):
+            if values and all(v.isdecimal() and len(v) <= 30 for v in values):
                 _take(link, header[0], dict(zip(header[1], (int(v) for v in values))))
             header = None
             continue
@@ -146,13 +146,13 @@ def _sysfs(ctx, link: dict[str, Any]) -> None:
             link["driver"] = m[1]
     if link.get("carrier_changes") is None:
         changes = ctx.source.read(f"{base}/carrier_changes")
-        if changes.ok and changes.text.strip().isdigit():
+        if changes.ok and changes.text.strip().isdecimal() and len(changes.text.strip()) <= 20:
             link["carrier_changes"] = int(changes.text.strip())
     timeouts = []
     for queue in ctx.source.listdir(f"{base}/queues"):
         if queue.startswith("tx-"):
             res = ctx.source.read(f"{base}/queues/{queue}/tx_timeout")
-            if res.ok and res.text.strip().isdigit():
+            if res.ok and res.text.strip().isdecimal() and len(res.text.strip()) <= 20:
                 timeouts.append(int(res.text.strip()))
     if timeouts:
         link["tx_timeout"] = sum(timeouts)

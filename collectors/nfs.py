@@ -32,7 +32,7 @@ from hostmedic.engine.sources import MISSING
 NAME = "nfs"
 _DEVICE = re.compile(r"^device (?P<device>\S+) mounted on (?P<mountpoint>\S+) with fstype "
                      r"(?P<fstype>\S+)(?: statvers=(?P<statvers>\S+))?")
-_OP = re.compile(r"^\s*(?P<op>[A-Z_0-9]+):\s+(?P<nums>\d+(?:\s+\d+){7,})\s*$")
+_OP = re.compile(r"^\s*(?P<op>[A-Z_0-9]+):\s+(?P<nums>\d{1,30}(?:\s+\d{1,30}){7,})\s*$")
 
 
 def _unescape(path: str) -> str:
@@ -110,7 +110,7 @@ def parse_client_rpc(text: str) -> tuple[dict[str, Any], int] | None:
             if row.get("calls") is None:
                 return None
             fields = {k: v for k, v in row.items() if v is not None}
-            fields["retrans_percent"] = round(100.0 * row.get("retrans", 0) / row["calls"], 2) \
+            fields["retrans_percent"] = round(100.0 * (row.get("retrans") or 0) / row["calls"], 2) \
                 if row["calls"] else 0.0
             fields["text"] = f"Client rpc stats: calls {row['calls']}, retrans {row.get('retrans')}"
             return fields, i + 3

@@ -76,7 +76,7 @@ def parse_vmstat(text: str) -> dict:
     values: dict[str, int] = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
+        if len(parts) == 2 and parts[1].isdecimal() and len(parts[1]) <= 30:
             values[parts[0]] = int(parts[1])
     fields = {k: values[k] for k in VMSTAT_KEEP if k in values}
     for name, prefix in VMSTAT_SUMS.items():

@@ -168,7 +168,7 @@ def header_date(line: str) -> tuple[int, int, int] | None:
             y = c + 2000 if c < 100 else c
     except ValueError:
         return None
-    return (y, mo, d) if 1 <= mo <= 12 and 1 <= d <= 31 else None
+    return (y, mo, d) if 1 <= mo <= 12 and 1 <= d <= 31 and 1970 <= y <= 9999 else None
 
 
 def _seconds(m: re.Match) -> int:

@@ -159,14 +159,17 @@ def _scan(ctx) -> tuple[list[dict[str, str]], list[str], Result, bool]:
         doc, speaks_json = {}, False
         res = ctx.source.run(["smartctl", "--scan-open"])
         for line in res.lines():
-            m = re.match(r"^(/dev/\S+)\s+-d\s+(\S+)", line)
+            m = re.match(r"^(/dev/\S+)\s+-d\s+(\w\S*)", line)
             if m:
                 devices.append({"name": m[1], "type": m[2]})
-    for dev in doc.get("devices") or []:
+    for dev in (doc.get("devices") if isinstance(doc, dict) else None) or []:
+        if not isinstance(dev, dict):
+            continue
         if dev.get("open_error"):
             errors.append(f"{dev.get('name')}: {dev['open_error']}")
-        elif dev.get("name"):
-            devices.append({"name": dev["name"], "type": dev.get("type", "")})
+        elif str(dev.get("name", "")).startswith("/dev/"):  # never something smartctl reads as an option
+            kind = str(dev.get("type") or "")
+            devices.append({"name": dev["name"], "type": kind if re.fullmatch(r"\w[\w,+.-]*", kind) else ""})
     return devices, errors, res, speaks_json
 
 

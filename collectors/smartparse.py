@@ -46,7 +46,7 @@ def to_int(text: str) -> int | None:
     if not m:
         return None
     digits = re.sub(r"[^\d]", "", m.group(1).strip())
-    return int(digits) if digits else None
+    return int(digits) if digits and len(digits) <= 40 else None  # more is damage, not a count
 
 
 def is_virtual(device: str, model: str = "", vendor: str = "") -> bool:
@@ -163,8 +163,9 @@ def parse_text(text: str, device: str = "") -> dict[str, Any]:
         s = _SCSI_ERRORS.match(line.strip())
         if s and out["protocol"] == "scsi":
             cols = s["cols"].split()
-            if len(cols) >= 7:
-                out["reported_uncorrect"] = out.get("reported_uncorrect", 0) + int(float(cols[-1]))
+            value = to_int(cols[-1].split(".")[0]) if len(cols) >= 7 else None  # 400 digits: damage
+            if value is not None:
+                out["reported_uncorrect"] = out.get("reported_uncorrect", 0) + value
             continue
         k = _KEY.match(line.strip())
         if k:

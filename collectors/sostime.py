@@ -37,8 +37,8 @@ _DATE = re.compile(r"^(?:[A-Z][a-z]{2} +)?(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2
 _TIMEDATECTL = re.compile(r"^\s*Local time: \w{3} (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\b")
 _FRIENDLY = re.compile(r"sosreport-.*?-(?P<y>\d{4})-(?P<mo>\d\d)-(?P<d>\d\d)(?:-[a-z]+)?(?:\.tar.*)?$")
 _LEGACY = re.compile(r"sosreport-.*-(?P<stamp>\d{14})(?:\.tar.*)?$")
-_UPTIME = re.compile(r"\bup\s+(?:(?P<days>\d+)\s+days?,?\s*)?"
-                     r"(?:(?P<hh>\d+):(?P<mm>\d\d)|(?P<min>\d+)\s+min)?")
+_UPTIME = re.compile(r"\bup\s+(?:(?P<days>\d{1,9})\s+days?,?\s*)?"
+                     r"(?:(?P<hh>\d{1,9}):(?P<mm>\d\d)|(?P<min>\d{1,9})\s+min)?")
 
 
 def _wall(year: int, month: int, day: int, h: int = 0, m: int = 0, s: float = 0.0) -> float | None:

@@ -27,7 +27,7 @@ SLOW_SECONDS = 5.0  # a start shorter than this is not "slow"
 
 _FINISHED = re.compile(r"^Startup finished in (?P<parts>.+?)(?: = (?P<total>[^=]+?))?\.?\s*$")
 _PART = re.compile(r"^(?P<span>.+?) \((?P<what>firmware|loader|kernel|initrd|userspace)\)$")
-_SPAN = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>y|month|w|d|h|min|ms|us|µs|s)\b")
+_SPAN = re.compile(r"(?P<num>\d{1,20}(?:\.\d{1,9})?)\s*(?P<unit>y|month|w|d|h|min|ms|us|µs|s)\b")
 _SECONDS = {"y": 31557600.0, "month": 2629800.0, "w": 604800.0, "d": 86400.0, "h": 3600.0,
             "min": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
 _STARTING = re.compile(r"^(?P<verb>Starting|Mounting) (?P<what>.+?)\.\.\.$")
@@ -46,6 +46,8 @@ def timespan_seconds(text: str) -> float | None:
 
 def parse_startup_finished(message: str) -> dict[str, float] | None:
     """The parts of a "Startup finished in ..." line, in seconds."""
+    if len(message) > 1000:  # systemd's line is short; a long one costs quadratic regex time
+        return None
     m = _FINISHED.match(message)
     if not m:
         return None

@@ -149,7 +149,7 @@ def _with_history(row: dict[str, Any], props: dict[str, Any] | None, logs: list[
         fields["result"] = results[-1]
     elif props and props.get("Result"):
         fields["result"] = props["Result"]
-    if props and str(props.get("NRestarts", "")).isdigit():
+    if props and str(props.get("NRestarts", "")).isdecimal() and len(str(props["NRestarts"])) <= 20:
         fields["restarts"] = int(props["NRestarts"])
     elif restarts:
         fields["restarts"] = restarts[-1]

@@ -17,6 +17,7 @@ from hostmedic.engine.facts import Fact, FactBase
 from hostmedic.engine.findings import Finding, build_findings, rank_and_group
 from hostmedic.engine.matcher import match_rule
 from hostmedic.engine.patterns import extract_symptoms, prefilter
+from hostmedic.engine.redact import redact_base
 from hostmedic.engine.rulepack import RulePack
 from hostmedic.engine.sources import Source
 
@@ -29,7 +30,8 @@ def tool_version() -> str:
 
 
 def collect(source: Source, pack: RulePack, options: Options | None = None,
-            only: list[str] | None = None, progress=None) -> FactBase:
+            only: list[str] | None = None, progress=None, redact: bool = True) -> FactBase:
+    """Every collector's facts; secrets in them masked unless `redact` is False (--no-redact)."""
     base = FactBase(meta={
         "source": {"kind": source.kind, "description": source.description},
         "collected_at": time.time(), "hostmedic": tool_version(),
@@ -41,6 +43,8 @@ def collect(source: Source, pack: RulePack, options: Options | None = None,
                   interesting=prefilter(pack.symptom_patterns()))
     run_all(ctx, only, progress)
     base.meta["hostname"] = _hostname(base)
+    if redact:
+        redact_base(base)
     return base
 
 
@@ -82,9 +86,13 @@ class Analysis:
         return self.findings[0].severity if self.findings else None
 
 
-def analyse(base: FactBase, pack: RulePack, only: list[str] | None = None) -> Analysis:
+def analyse(base: FactBase, pack: RulePack, only: list[str] | None = None,
+            redact: bool = True) -> Analysis:
     """Findings of every rule (or only the named ones; symptoms always come from the
-    whole pack, since rules share symptom kinds)."""
+    whole pack, since rules share symptom kinds). Secrets are masked first (a no-op on a
+    redacted base), so a snapshot saved with --no-redact still gives a redacted report."""
+    if redact and "redacted" not in base.meta:  # set once a base has been through redact_base
+        redact_base(base)
     symptoms = extract_symptoms(base, pack.symptom_patterns())
     next_id = max((f.id for f in base.facts), default=0) + 1
     for offset, fact in enumerate(symptoms):

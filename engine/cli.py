@@ -67,6 +67,9 @@ def _source_args(p: argparse.ArgumentParser, snapshot: bool = True) -> None:
                    help="an extra rule directory (repeatable); its rules override built-in ones by id")
     p.add_argument("--config", metavar="FILE",
                    help="configuration file (default /etc/hostmedic/config.yaml when it exists)")
+    p.add_argument("--no-redact", action="store_true",
+                   help="keep passwords, tokens, keys and connection strings found in the evidence "
+                        "(masked by default in reports and snapshots)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -171,9 +174,9 @@ def _exit_status(analysis) -> int:
 
 def cmd_diagnose(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    for path in (args.output, args.report):  # fail now, not after a long collection
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise UsageError(f"cannot write {path}: its folder does not exist")
+    for path in (args.output, args.report):
+        if path:
+            _check_output(path, args)
     pack = _pack(args, sys.stderr)
     if args.facts:
         if args.sosreport or args.host:
@@ -184,12 +187,18 @@ def cmd_diagnose(argv: list[str]) -> int:
             raise UsageError(str(err))
     else:
         with _open_source(args) as source:
-            base = flow.collect(source, pack, _options(args), _only(args))
+            base = flow.collect(source, pack, _options(args), _only(args), redact=not args.no_redact)
     base.meta["rule_pack_used"] = pack.version
-    result = flow.analyse(base, pack)
-    result.suppress(_config(args))
     command_line = shlex.join(["diagnose", *argv])
-    report = renderer(args.format).render(result, command_line)
+    try:
+        result = flow.analyse(base, pack, redact=not args.no_redact)
+        result.suppress(_config(args))
+        report = renderer(args.format).render(result, command_line)
+    except (TypeError, ValueError, AttributeError, KeyError) as err:
+        if not args.facts:
+            raise
+        raise UsageError(f"{args.facts}: a fact holds a value of the wrong type ({type(err).__name__}: "
+                         f"{err}); was the snapshot edited? Make a new one with `diagnose collect`")
     if args.output:
         _write_report(args.output, report)
     else:
@@ -197,6 +206,20 @@ def cmd_diagnose(argv: list[str]) -> int:
     if args.report:
         _write_report(args.report, renderer("html").render(result, command_line))
     return _exit_status(result)
+
+
+def _check_output(path: str, args) -> None:
+    """Fail now, not after a long collection; and never write over what was given to read."""
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise UsageError(f"cannot write {path}: its folder does not exist")
+    given = [getattr(args, "sosreport", None), getattr(args, "facts", None), args.journal_dir,
+             *args.journal_file, getattr(args, "config", None), *args.rules]
+    out = os.path.realpath(path)
+    for item in filter(None, given):
+        real = os.path.realpath(item)
+        if out == real or out.startswith(real.rstrip(os.sep) + os.sep):
+            raise UsageError(f"will not write {path}: it is {item} or inside it, which was given "
+                             "to read (inputs are never modified)")
 
 
 def _write_report(path: str, text: str) -> None:
@@ -209,10 +232,12 @@ def _write_report(path: str, text: str) -> None:
 
 def cmd_collect(argv: list[str]) -> int:
     args = _collect_parser().parse_args(argv)
+    _check_output(args.output, args)
     pack = _pack(args, sys.stderr)
     progress = _show_progress if sys.stderr.isatty() else None
     with _open_source(args) as source:
-        base = flow.collect(source, pack, _options(args), _only(args), progress)
+        base = flow.collect(source, pack, _options(args), _only(args), progress,
+                            redact=not args.no_redact)
     base.save(args.output)
     problems = [s for s in base.of_kind("collector_status") if s.fields["status"] != "ok"]
     print(f"{len(base.facts)} facts saved to {args.output}"

@@ -101,8 +101,8 @@ class FactBase:
                 data = json.load(fh)
         except OSError as err:
             raise SnapshotError(f"{path}: cannot read the snapshot: {err.strerror}") from err
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise SnapshotError(f"{path}: not a JSON fact snapshot ({err}); "
+        except (ValueError, RecursionError) as err:  # bad JSON or UTF-8, a 5000-digit number, deep nesting
+            raise SnapshotError(f"{path}: not a JSON fact snapshot ({str(err)[:200]}); "
                                 "make one with `diagnose collect -o FILE`") from err
         if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
             raise SnapshotError(f"{path}: not a hostmedic fact snapshot "
@@ -110,11 +110,16 @@ class FactBase:
         if data.get("version") != SNAPSHOT_VERSION:
             raise SnapshotError(f"{path}: snapshot version {data.get('version')!r} is not "
                                 f"supported (this hostmedic reads version {SNAPSHOT_VERSION})")
+        if not isinstance(data.get("meta") or {}, dict) or not isinstance(data.get("facts") or [], list):
+            raise SnapshotError(f"{path}: malformed snapshot (\"meta\" must be an object, "
+                                "\"facts\" a list)")
         base = cls(meta=dict(data.get("meta") or {}))
         for i, item in enumerate(data.get("facts") or [], 1):
             try:
                 fact = Fact.from_json(item)
-            except (KeyError, TypeError) as err:
+                if not isinstance(fact.kind, str) or not all(isinstance(k, str) for k in fact.fields):
+                    raise TypeError("kind and field names must be text")
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
                 raise SnapshotError(f"{path}: fact #{i} is malformed ({err})") from err
             base.facts.append(fact)
         return base
@@ -135,6 +140,11 @@ def write_private_file(path: str, text: str) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:  # the rename itself survives a crash
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

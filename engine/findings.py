@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import ChainableUndefined, Undefined
+from jinja2 import ChainableUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from hostmedic.engine.facts import Fact
@@ -25,7 +25,7 @@ def duration(seconds: Any) -> str:
     """90 -> "1min 30s", the way systemd prints time spans."""
     try:
         secs = int(round(float(seconds)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, TemplateError):  # TemplateError: an undefined field
         return "an unknown time"
     if secs < 60:
         return f"{secs}s"
@@ -39,7 +39,7 @@ def duration(seconds: Any) -> str:
 def mib(kib: Any) -> str:
     try:
         return f"{float(kib) / 1024:.0f} MiB"
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, TemplateError):  # TemplateError: an undefined field
         return "an unknown amount"
 
 
@@ -68,6 +68,15 @@ _ENV = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False,
                             trim_blocks=True, lstrip_blocks=True)
 _ENV.filters.update(duration=duration, mib=mib, uniq=uniq, distinct=distinct)
 _ENV.globals.update(uniq=uniq)
+
+
+def _render(source: str, variables: dict[str, Any]) -> str:
+    """A rule's text filled in; a field that damaged input left out (or a template bug in a
+    user's rule) gives the text as written and why, never an end to the diagnosis."""
+    try:
+        return _ENV.from_string(source).render(**variables).strip()
+    except (TemplateError, TypeError, ValueError, ArithmeticError) as err:
+        return f"{source.strip()}\n(hostmedic could not fill this in: {type(err).__name__}: {err})"
 
 
 @dataclass
@@ -181,13 +190,13 @@ def build_findings(rule: Rule, matches: list[Match], facts: list[Fact], remediat
             context={name: [dict(f.fields) for f in fs] for name, fs in context.items()},
             group=dict(zip(rule.get("group_by") or [], key)),
             all=lambda path: uniq(_lookup(m, path) for m in group))
-        explanation = _ENV.from_string(rule.get("explain")).render(**variables).strip()
+        explanation = _render(rule.get("explain"), variables)
         findings.append(Finding(
             rule=rule.id, title=rule.title, severity=rule.severity, confidence=rule.get("confidence"),
-            summary=_ENV.from_string(rule.get("summary")).render(**variables).strip(),
+            summary=_render(rule.get("summary"), variables),
             explanation=explanation, scope=rule.get("scope", "any"), evidence=evidence,
             matches=group, context=context, group=dict(zip(rule.get("group_by") or [], key)),
-            steps=[{k: _ENV.from_string(v).render(**variables).strip() for k, v in st.items()}
+            steps=[{k: _render(v, variables) for k, v in st.items()}
                    for st in rule.get("steps") or []],
             remediations=[plan for rid in rule.get("remediations") or []
                           if (plan := remediations(rid, variables)) is not None],

@@ -5,9 +5,13 @@ domain, boot), time windows, absence of a later fact, through its Rete network.
 What it taught us, and what this module does about it:
 
 * One engine Host per process: each Host starts timer threads that never stop.
-  Runs are kept apart by a session id (`sid`). `delete_state` crashed the process
-  (free(): invalid pointer) after a half-matched join, so a run retracts what it
-  asserted instead, throwing away whatever fires during retraction.
+  `delete_state` crashed the process (free(): invalid pointer) after a half-matched
+  join, so a run retracts what it asserted instead, throwing away whatever fires
+  during retraction.
+* A session (`sid`) is never freed without delete_state, and a ruleset holds at most
+  1,024 of them (past that its state table is corrupted; memory grew ~1 MB a run).
+  So every run uses the same session, emptied by retraction, and each fact carries
+  its run number: a match holding a fact of another run is stale and dropped.
 * A comparison (`$neq`, `$lt`, ...) never matches a fact that lacks the field:
   collectors write explicit values ("unset") where a rule may test for absence.
 * Its absence (`$not`) is decided when the triggering fact arrives, and it crashed
@@ -25,6 +29,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -55,15 +60,18 @@ class _Host(durable.Host):
     def get_action(self, action_name: str):
         def record(c) -> None:
             sid = str(c.s.sid)
-            ids = {alias: fact["id"] for alias, fact in (c._m or {}).items() if isinstance(fact, dict)}
-            self.recorded.setdefault(sid, []).append((action_name, ids))
+            facts = [(alias, fact) for alias, fact in (c._m or {}).items() if isinstance(fact, dict)]
+            ids = {alias: fact["id"] for alias, fact in facts}
+            runs = {fact.get("run") for _, fact in facts}
+            self.recorded.setdefault(sid, []).append((action_name, ids, runs))
         return record
 
 
 _host: _Host | None = None
 _registered: set[str] = set()
 _lock = threading.Lock()
-_sids = itertools.count(1)
+_runs = itertools.count(1)
+_SID = "hostmedic"  # one session for every run (see the docstring)
 
 
 def _get_host() -> _Host:
@@ -146,10 +154,19 @@ def _ruleset_name(rule: Rule, definition: dict) -> str:
     return f"{rule.id.replace('-', '_')}_{digest}"
 
 
-def _engine_fact(fact: Fact, sid: str) -> dict[str, Any]:
-    """Scalar fields only: the engine joins on values, not on lists."""
-    out = {k: v for k, v in fact.fields.items() if isinstance(v, (str, int, float, bool))}
-    out.update({"kind": fact.kind, "id": fact.id, "sid": sid})
+def _engine_fact(fact: Fact, sid: str, run: int) -> dict[str, Any]:
+    """Scalar fields only: the engine joins on values, not on lists. Its own JSON parser
+    refuses infinities and lone surrogates (a damaged file, an odd file name): a value it
+    cannot take is left out, like a missing field, rather than failing the whole run."""
+    out: dict[str, Any] = {}
+    for k, v in fact.fields.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            continue
+        if isinstance(v, str):
+            out[k] = v.encode("utf-8", "replace").decode("utf-8")
+        elif isinstance(v, (int, float, bool)):
+            out[k] = v
+    out.update({"kind": fact.kind, "id": fact.id, "sid": sid, "run": run})
     return out
 
 
@@ -166,22 +183,28 @@ def match_rule(rule: Rule, facts: list[Fact]) -> list[Match]:
         if name not in _registered:
             host.set_rulesets({name: copy.deepcopy(definition)})
             _registered.add(name)
-        sid = f"s{next(_sids)}"
-        for fact in relevant:
-            try:
-                host.assert_fact(name, _engine_fact(fact, sid))
-            except durable.MessageNotHandledException:
-                pass  # a fact no condition of this rule consumes
-        recorded = host.recorded.pop(sid, [])
-        # delete_state can crash the process after a half-matched join: retract instead.
-        for fact in relevant:
-            try:
-                host.retract_fact(name, _engine_fact(fact, sid))
-            except durable.MessageNotHandledException:
-                pass
-        host.recorded.pop(sid, None)
+        sid, run = _SID, next(_runs)
+        try:
+            for fact in relevant:
+                try:
+                    host.assert_fact(name, _engine_fact(fact, sid, run))
+                except durable.MessageNotHandledException:
+                    pass  # a fact no condition of this rule consumes
+                except Exception:  # a duplicate (two facts with one id in a hand-made snapshot)
+                    pass
+            recorded = host.recorded.pop(sid, [])
+        finally:  # the shared session is left empty, whatever happened
+            # delete_state can crash the process after a half-matched join: retract instead.
+            for fact in relevant:
+                try:
+                    host.retract_fact(name, _engine_fact(fact, sid, run))
+                except Exception:  # MessageNotHandledException: it was never stored
+                    pass
+            host.recorded.pop(sid, None)
     matches = []
-    for action, ids in recorded:
+    for action, ids, runs in recorded:
+        if runs != {run}:
+            continue  # a fact left over from another run (one whose retraction failed)
         alt = int(action.rsplit("#", 1)[1])
         spec = rule.data["when"][alt]
         bound = {alias: by_id[i] for alias, i in ids.items() if i in by_id}

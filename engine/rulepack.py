@@ -143,19 +143,34 @@ def _conflicting_symptoms(rules: list[Rule]) -> list[RuleProblem]:
     return problems
 
 
+MAX_RULE_BYTES = 1 << 20  # a rule is a few kB; a bigger file is a mistake
+
+
 def load_rule(path: str) -> tuple[Rule | None, list[RuleProblem]]:
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as err:
-        return None, [RuleProblem(path, None, "", f"cannot read: {err}")]
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_RULE_BYTES + 1)
+    except OSError as err:
+        return None, [RuleProblem(path, None, "", f"cannot read: {err.strerror or err}")]
+    if len(raw) > MAX_RULE_BYTES:
+        return None, [RuleProblem(path, None, "", f"larger than {MAX_RULE_BYTES >> 10} KiB: not a rule file")]
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, [RuleProblem(path, raw[:err.start].count(b"\n") + 1, "",
+                                  f"not UTF-8 text (byte {raw[err.start]:#04x} at offset {err.start})")]
+    try:
+        hazard = _hazard(text)  # before loading: deep nesting crashes the C loader
+        if hazard:
+            return None, [RuleProblem(path, hazard[0], "", hazard[1])]
         data = yaml.load(text, Loader=_LOADER)
         node = _Lazy(text)  # YAML nodes (for line numbers) only when there is a problem
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         return None, [RuleProblem(path, mark.line + 1 if mark else None, "",
                                   f"not valid YAML: {getattr(err, 'problem', err)}")]
+    except ValueError as err:  # a scalar YAML cannot turn into a value (a 5000-digit number)
+        return None, [RuleProblem(path, None, "", f"not valid YAML: {err}")]
     if not isinstance(data, dict):
         return None, [RuleProblem(path, 1, "", "a rule file must hold one mapping (id:, title:, ...)")]
     problems = [RuleProblem(path, _line_of(node, list(err.absolute_path)),
@@ -173,6 +188,26 @@ def load_rule(path: str) -> tuple[Rule | None, list[RuleProblem]]:
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ten times faster
+
+
+MAX_DEPTH = 64  # a rule nests a few levels; libyaml's loader overflows the C stack near 30,000
+
+
+def _hazard(text: str) -> tuple[int, str] | None:
+    """(line, problem) of what no rule needs and a hostile file uses: an alias (a few lines
+    of anchors expand to gigabytes when validated or hashed), or very deep nesting."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):  # events only: no recursion, no values
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark.line + 1, ("YAML aliases (*name) are not allowed in a rule "
+                                               "file: write the value out")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return event.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels"
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
 
 
 class _Lazy:

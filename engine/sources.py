@@ -11,11 +11,14 @@ from __future__ import annotations
 import errno
 import os
 import re
+import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -102,16 +105,13 @@ class LocalSource(Source):
             return Result(DENIED, name, detail=str(err))
         except OSError as err:
             return Result(MISSING if err.errno == errno.ENOENT else FAILED, name, detail=str(err))
-        try:
-            out, err_out = proc.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            try:  # a process stuck in the kernel (hung NFS) may never die: do not wait for it
-                proc.communicate(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
+        out, err_out, timed_out, cut = _communicate_capped(proc, limit)
+        if timed_out:
             return Result(TIMEOUT, name, detail=f"no answer within {limit:g} s")
         text, err_text = _decode(out), _decode(err_out)
+        if cut:
+            return Result(OK, name, text=text, detail=f"output cut at {MAX_READ_BYTES >> 20} MiB "
+                          "(the command was stopped there)")
         if proc.returncode != 0:
             first = next((l.strip() for l in err_text.splitlines() if l.strip()), "")
             status = DENIED if _DENIED_WORDS.search(err_text) else FAILED
@@ -151,6 +151,46 @@ def _read_capped(fh) -> bytes:
     return b"".join(chunks)
 
 
+def _communicate_capped(proc: subprocess.Popen, limit: float) -> tuple[bytes, bytes, bool, bool]:
+    """communicate() that keeps at most MAX_READ_BYTES of output: a command that floods
+    (`yes`, a huge journal) is stopped there instead of growing this process without
+    bound. Returns (stdout, stderr, timed out, cut)."""
+    deadline = time.monotonic() + limit
+    keep = {proc.stdout: MAX_READ_BYTES, proc.stderr: 1 << 20}  # stderr: its first lines matter
+    chunks: dict = {proc.stdout: [], proc.stderr: []}
+    sizes = dict.fromkeys(keep, 0)
+    timed_out = cut = False
+    with selectors.DefaultSelector() as sel:
+        for pipe in keep:
+            sel.register(pipe, selectors.EVENT_READ)
+        while sel.get_map() and not cut:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(left):
+                data = os.read(key.fd, 1 << 16)
+                if not data:
+                    sel.unregister(key.fileobj)
+                    continue
+                room = keep[key.fileobj] - sizes[key.fileobj]
+                if room > 0:
+                    chunks[key.fileobj].append(data[:room])
+                    sizes[key.fileobj] += min(room, len(data))
+                elif key.fileobj is proc.stdout:
+                    cut = True
+    if timed_out or cut:
+        _kill_group(proc)
+    try:  # a process stuck in the kernel (hung NFS) may never die: do not wait long for it
+        proc.wait(timeout=1 if timed_out or cut else max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        timed_out = not cut
+    for pipe in keep:
+        pipe.close()
+    return b"".join(chunks[proc.stdout]), b"".join(chunks[proc.stderr]), timed_out, cut
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -180,6 +220,8 @@ class SosreportSource(Source):
     kind = "sosreport"
     MAX_UNPACKED = 4 * 1024 ** 3  # bound decompression bombs
     MAX_MEMBER = 1024 ** 3
+    MAX_MEMBERS = 500_000  # a big host's sosreport holds tens of thousands
+    MAX_SCANNED = 16 * 1024 ** 3  # skipping a member still decompresses it: bound the time too
 
     def __init__(self, path: str):
         self.path = path
@@ -197,10 +239,15 @@ class SosreportSource(Source):
 
     def _unpack(self, path: str) -> str:
         self._tmp = tempfile.mkdtemp(prefix="hostmedic-sos-")
-        total = 0
+        total = scanned = count = 0
         try:
             with tarfile.open(path, "r:*") as tar:
                 for member in tar:
+                    count, scanned = count + 1, scanned + member.size
+                    if count > self.MAX_MEMBERS or scanned > self.MAX_SCANNED:
+                        self.problems.append(f"{path}: more than {self.MAX_MEMBERS} members or "
+                                             f"{self.MAX_SCANNED >> 30} GiB; the rest was not read")
+                        break
                     if not (member.isfile() or member.isdir() or member.issym()):
                         continue
                     if member.isfile():
@@ -214,11 +261,11 @@ class SosreportSource(Source):
                         self.problems.append(f"{member.name}: skipped ({err})")
         except (tarfile.TarError, EOFError, OSError) as err:
             # A truncated tarball still gives what was unpacked before the damage.
-            self.problems.append(f"{path}: archive is damaged or truncated ({err}); "
+            self.problems.append(f"{path}: archive is damaged or truncated ({_one_line(err)}); "
                                  "analysing the part that could be read")
             if not os.listdir(self._tmp):
                 self.close()
-                raise SosreportError(f"{path}: not a readable sosreport tarball ({err})") from err
+                raise SosreportError(f"{path}: not a readable sosreport tarball ({_one_line(err)})") from err
         return self._tmp
 
     def _index_commands(self) -> dict[str, list[str]]:
@@ -248,7 +295,14 @@ class SosreportSource(Source):
         if full is None:
             return Result(DENIED, shown, detail="link points outside the sosreport; not followed")
         try:
-            with open(full, "rb") as fh:
+            # O_NONBLOCK: a FIFO planted in a report folder must not hang the run.
+            fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(fd, "rb") as fh:
+                mode = os.fstat(fd).st_mode
+                if stat.S_ISDIR(mode):
+                    return Result(ABSENT, shown, detail="is a folder")
+                if not stat.S_ISREG(mode):
+                    return Result(FAILED, shown, detail="not a regular file; not read")
                 return Result(OK, shown, text=_decode(_read_capped(fh)))
         except FileNotFoundError:
             return Result(ABSENT, shown, detail="not in this sosreport")
@@ -298,6 +352,11 @@ class SosreportSource(Source):
             self._tmp = None
 
 
+def _one_line(err: BaseException) -> str:
+    """tarfile lists every compression it tried on lines of their own: one line for users."""
+    return "; ".join(part.strip().lstrip("- ") for part in str(err).splitlines() if part.strip())
+
+
 def _find_sos_root(top: str) -> str:
     """The folder holding sos_commands/ (a tarball has one top-level folder)."""
     for marker in ("sos_commands", "version.txt", "sos_reports"):
@@ -306,4 +365,8 @@ def _find_sos_root(top: str) -> str:
     entries = [e for e in os.listdir(top) if not e.startswith(".")]
     if len(entries) == 1 and os.path.isdir(os.path.join(top, entries[0])):
         return _find_sos_root(os.path.join(top, entries[0]))
-    return top
+    # Stray members beside the report's folder (a damaged or crafted tarball): the one
+    # real folder that holds sos_commands/ is still the report.
+    marked = [e for e in entries if not os.path.islink(os.path.join(top, e))
+              and os.path.isdir(os.path.join(top, e, "sos_commands"))]
+    return os.path.join(top, marked[0]) if len(marked) == 1 else top

@@ -61,8 +61,11 @@ _BOOT = _boot_code()
 
 
 def check_host(host: str) -> str:
-    if not host or host.startswith("-") or re.search(r"[\s\x00-\x1f\x7f]", host):
-        raise SshError(f"{host!r} is not a host name ssh accepts (no spaces, no leading '-')")
+    # ssh puts the name into the user's ProxyCommand / Match exec lines (%h), which a shell
+    # runs (CVE-2023-51385): only the characters of [user@]host, IPv6 [::1] and scope ids.
+    if not host or host.startswith("-") or not re.fullmatch(r"[\w.@%:\[\]-]+", host):
+        raise SshError(f"{host!r} is not a host name ssh accepts (letters, digits and . _ - @ : % [ ] "
+                       "only; no spaces, no leading '-')")
     return host
 
 
@@ -263,6 +266,10 @@ class SshSource(Source):
                        "-o", "PermitLocalCommand=no"]
         if not interactive:
             self._base += ["-o", "BatchMode=yes"]
+        if conf.get("stricthostkeychecking", "ask") not in ("true", "yes", "ask"):
+            # the user's ssh_config accepts unknown keys (no, accept-new): never for hostmedic
+            self._base += ["-o", "StrictHostKeyChecking=" + ("ask" if interactive else "yes")]
+        self._base += ["-o", "UpdateHostKeys=no"]  # nor does it let ssh add keys the host offers
         if conf.get("connecttimeout", "none") == "none":
             self._base += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
         log = os.path.join(self._dir, "master.log")

@@ -33,7 +33,7 @@ def exists(host, unit: str) -> bool:
     if any(os.path.exists(host.path(f"{d}/{n}")) for d in UNIT_DIRS for n in names):
         return True
     if host.systemd_running():  # generated units live elsewhere; ask the manager
-        ran = host.run(["systemctl", "show", "--property=LoadState", "--value", unit])
+        ran = host.run(["systemctl", "show", "--property=LoadState", "--value", "--", unit])
         return ran.ok and ran.out.strip() == "loaded"
     return False
 
@@ -107,7 +107,7 @@ def live_problems(host, unit: str, what: str) -> list[str]:
     """On a running systemd: the manager has loaded our drop-in."""
     if not host.systemd_running():
         return []
-    ran = host.run(["systemctl", "show", "--property=DropInPaths", "--value", unit])
+    ran = host.run(["systemctl", "show", "--property=DropInPaths", "--value", "--", unit])
     if not ran.ok:
         return [ran.why()]
     if path(unit, what) not in ran.out.split():

@@ -139,7 +139,7 @@ def read_back(host, path: str, mountpoint: str) -> list[str] | None:
 def mountpoint_of(host, value: str) -> str:
     """A mount point from a path or a mount unit name (mnt-nfs.mount -> /mnt/nfs)."""
     if value.endswith(".mount") and not value.startswith("/"):
-        ran = host.run(["systemd-escape", "--unescape", "--path", value[:-len(".mount")]])
+        ran = host.run(["systemd-escape", "--unescape", "--path", "--", value[:-len(".mount")]])
         if ran.ok and ran.out.strip():
             return ran.out.strip()
     return value

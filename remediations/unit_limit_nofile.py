@@ -61,7 +61,7 @@ def _missing(host, unit, wanted):
 
 def _running_limit(host, unit):
     """(soft, hard) open files of the service's main process now, or None."""
-    ran = host.run(["systemctl", "show", "--property=MainPID", "--value", unit])
+    ran = host.run(["systemctl", "show", "--property=MainPID", "--value", "--", unit])
     pid = ran.out.strip() if ran.ok else ""
     if not pid.isdigit() or pid == "0":
         return None
