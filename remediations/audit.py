@@ -43,8 +43,9 @@ def append(host, record: dict[str, Any]) -> str:
     path = host.state_path(AUDIT_FILE)
     os.makedirs(os.path.dirname(path), mode=0o750, exist_ok=True)
     line = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # private even when it was made (or loosened) by someone else
         os.write(fd, line)
         os.fsync(fd)
     finally:

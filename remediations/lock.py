@@ -9,6 +9,8 @@ from __future__ import annotations
 import fcntl
 import os
 
+from hostmedic.remediations.host import HostError
+
 LOCK_FILE = "run/hostmedic/apply.lock"
 
 
@@ -23,7 +25,11 @@ class ApplyLock:
 
     def __enter__(self) -> "ApplyLock":
         os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:  # O_NOFOLLOW: a link planted in a --root tree must not make us truncate its target
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as err:
+            raise HostError(f"cannot open the apply lock {self.path}: {err.strerror} "
+                            "(a symlink there is never followed)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -133,7 +133,11 @@ def _apply(fix, target, host, yes, allow_disruptive, ui) -> Outcome:
         record = audit.entry(fix, target, host, outcome.result, reason=outcome.message,
                              problems=outcome.problems, backup=outcome.backup,
                              steps=[s.say for s in outcome.steps], **more)
-        outcome.audit = audit.append(host, record)
+        try:
+            outcome.audit = audit.append(host, record)
+        except OSError as err:  # e.g. a symlink planted there (never followed): say so, go on
+            outcome.problems.append(f"the audit log could not be written ({err.strerror or err}); "
+                                    "the journal entry is the only record of this run")
         outcome.journal = audit.to_journal(record)
         return outcome
 
