@@ -1,0 +1,223 @@
+"""hostmedic's incident lab: real libvirt + qemu guests, real faults, diagnosed three ways
+(live, from a sosreport, from a snapshot) and fixed for real. `make lab` runs it.
+
+    .venv/bin/python tests/lab/run_lab.py [--only NAME ...] [--deadline SECONDS]
+
+Exit 0 when every scenario passed (or the machine cannot run the lab and CI is not set),
+1 otherwise. It prints one table row per scenario, then the time each part took.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import lab_diagnose  # noqa: E402
+import lab_fixes  # noqa: E402
+import lab_guest  # noqa: E402
+import lab_host  # noqa: E402
+import lab_scenarios  # noqa: E402
+from lab_host import Cleanup, Interrupted, LabError, log  # noqa: E402
+
+LIBVIRTD_LOG = "/var/log/libvirt/libvirtd.log"
+SCENARIO_BUDGET = 75  # seconds a scenario needs at most on a quiet machine; none starts with less left
+
+
+@dataclass
+class Outcome:
+    scenario: dict
+    ways: list = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    times: dict[str, float] = field(default_factory=dict)
+    fault: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and len(self.ways) == 3
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.times.values())
+
+
+def timed(times: dict, part: str, call, *args):
+    started = time.monotonic()
+    try:
+        return call(*args)
+    finally:
+        times[part] = times.get(part, 0.0) + time.monotonic() - started
+
+
+def run_scenario(sc: dict, boot: dict, workbase: str, own_libvirtd: bool) -> Outcome:
+    out = Outcome(sc)
+    cleanup = Cleanup()
+    workdir = tempfile.mkdtemp(prefix=f"{sc['name']}-", dir=workbase)
+    os.chmod(workdir, 0o755)  # qemu runs as libvirt-qemu and reads the disk images in here
+    cleanup.push(f"remove {workdir}", lambda: shutil.rmtree(workdir, ignore_errors=True))
+    try:
+        if own_libvirtd and os.path.exists(LIBVIRTD_LOG):
+            # each scenario is its own incident: start libvirtd's log afresh, as Debian's
+            # logrotate does (copytruncate), so one scenario's messages do not stand in the next
+            os.truncate(LIBVIRTD_LOG, 0)
+        g = timed(out.times, "boot", lab_scenarios.prepare, sc, workdir, boot, cleanup)
+        timed(out.times, "boot", g.start)
+        out.fault = timed(out.times, "fault", lab_scenarios.inflict, g)
+        out.ways = lab_diagnose.diagnose_three_ways(sc["expect"], g.words, g.name, workdir)
+        for way in out.ways:
+            out.times[way.name] = way.seconds
+        out.problems += lab_diagnose.problems(out.ways, sc["expect"])
+        for fix_name in sc.get("fixes") or []:
+            try:
+                note = timed(out.times, "fixes", lab_fixes.FIXES[fix_name], g)
+                out.fixes.append(f"{fix_name}: {note}")
+            except LabError as err:
+                out.fixes.append(f"{fix_name}: FAILED")
+                out.problems.append(f"fix {fix_name}: {err}")
+    except LabError as err:
+        out.problems.append(str(err))
+    except Exception as err:  # a harness bug: report it with the scenario, go on with the next
+        out.problems.append(f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+    finally:
+        started = time.monotonic()
+        errors = cleanup.run()
+        out.times["cleanup"] = time.monotonic() - started
+        out.problems += [f"cleanup: {e}" for e in errors]
+    return out
+
+
+def table(outcomes: list[Outcome]) -> str:
+    head = ("scenario", "expected rule", "live", "sosreport", "snapshot", "fixes", "time", "result")
+    rows = [head]
+    for o in outcomes:
+        found = {w.name: w.found for w in o.ways}
+        fixes = ", ".join(f.split(":")[0] + (" FAILED" if f.endswith("FAILED") else " ok") for f in o.fixes) or "-"
+        rows.append((o.scenario["name"], o.scenario["expect"]["rule"] or "none (healthy)",
+                     found.get("live", "-"), found.get("sos", "-"), found.get("snapshot", "-"),
+                     fixes, f"{o.seconds:.0f} s", "PASS" if o.passed else "FAIL"))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def details(outcomes: list[Outcome]) -> str:
+    lines = []
+    for o in outcomes:
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in o.times.items())
+        lines.append(f"{o.scenario['name']}: {parts} (s)")
+        if o.fault:
+            lines.append(f"  fault: {o.fault}")
+        for w in o.ways:
+            lines.append(f"  {w.name}: exit {w.exit}, findings at warning or above: "
+                         f"{', '.join(w.serious) or 'none'}")
+        for f in o.fixes:
+            lines.append(f"  fix {f}")
+        for p in o.problems:
+            lines.append(f"  PROBLEM: {p}")
+    return "\n".join(lines)
+
+
+def save_reports(o: Outcome, folder: str) -> None:
+    os.makedirs(folder, exist_ok=True)
+    for w in o.ways:
+        with open(os.path.join(folder, f"{o.scenario['name']}-{w.name}.json"), "w") as fh:
+            json.dump(w.report, fh, indent=1)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
+    p.add_argument("--reports", metavar="DIR", help="also save each diagnosis (JSON) in DIR")
+    p.add_argument("--deadline", type=float, default=float(os.environ.get("LAB_DEADLINE", 540)),
+                   help="seconds the whole lab may take (default 540, or $LAB_DEADLINE)")
+    args = p.parse_args(argv)
+    ci = os.environ.get("CI", "").lower() == "true"
+    why = lab_host.cannot_run()
+    if why:
+        print(f"lab: SKIPPED: {why}")
+        if ci:
+            print("lab: CI=true: a skipped lab is a failure", file=sys.stderr)
+            return 1
+        return 0
+    scenarios = lab_scenarios.load_all(args.only)
+    t0 = time.monotonic()
+    lab_host.on_signals()
+    cleanup = Cleanup()
+    outcomes: list[Outcome] = []
+    parts: dict[str, float] = {}
+    failure = ""
+    before = None
+    try:
+        parts["install"] = lab_host.install_packages(cleanup)
+        if not shutil.which("qemu-system-x86_64"):
+            raise LabError("qemu-system-x86_64 is missing after installing qemu-system-x86")
+        started = time.monotonic()
+        own = lab_host.start_daemons(cleanup)
+        parts["daemons"] = time.monotonic() - started
+        leftovers = lab_host.remove_leftovers()
+        if leftovers:
+            log(f"removed what an earlier run left: {', '.join(leftovers)}")
+        before = lab_host.footprint()  # the packages stay installed: a second run is quicker
+        lab_host.keep_state_dirs(cleanup)
+        os.makedirs(lab_host.WORK_BASE, exist_ok=True)
+        os.chmod(lab_host.WORK_BASE, 0o755)
+        cleanup.push(f"remove {lab_host.WORK_BASE}", lambda: shutil.rmtree(lab_host.WORK_BASE, ignore_errors=True))
+        started = time.monotonic()
+        guest_dir = tempfile.mkdtemp(prefix="guest-", dir=lab_host.WORK_BASE)
+        os.chmod(guest_dir, 0o755)  # qemu runs as libvirt-qemu and reads the kernel from here
+        boot = lab_guest.build(guest_dir)
+        parts["guest build"] = time.monotonic() - started
+        log(f"guest: Debian kernel {boot['release']}, busybox initramfs ({parts['guest build']:.0f} s)")
+        for sc in scenarios:
+            left = args.deadline - (time.monotonic() - t0)
+            if left < SCENARIO_BUDGET:
+                o = Outcome(sc)
+                o.problems.append(f"not run: {left:.0f} s left of the {args.deadline:.0f} s deadline")
+                outcomes.append(o)
+                continue
+            log(f"scenario {sc['name']}: {sc['title']}")
+            o = run_scenario(sc, boot, lab_host.WORK_BASE, "libvirtd" in own)
+            outcomes.append(o)
+            if args.reports:
+                save_reports(o, args.reports)
+            log(f"scenario {sc['name']}: {'PASS' if o.passed else 'FAIL'} ({o.seconds:.0f} s)")
+    except (LabError, Interrupted, KeyboardInterrupt) as err:
+        failure = f"{type(err).__name__}: {err}"
+    finally:
+        started = time.monotonic()
+        errors = cleanup.run()
+        parts["cleanup"] = time.monotonic() - started
+        if before is not None:
+            errors += [f"left behind: {x}" for x in lab_host.left_behind(before, lab_host.footprint())]
+    total = time.monotonic() - t0
+    print()
+    print(table(outcomes))
+    print()
+    print(details(outcomes))
+    print()
+    print("setup: " + ", ".join(f"{k} {v:.0f} s" for k, v in parts.items()) + f"; total {total:.0f} s")
+    bad = [o for o in outcomes if not o.passed]
+    if failure:
+        print(f"lab: FAILED: {failure}")
+    for e in errors:
+        print(f"lab: cleanup problem: {e}")
+    if len(outcomes) < len(scenarios):
+        print(f"lab: only {len(outcomes)} of {len(scenarios)} scenarios ran")
+    ok = not failure and not errors and not bad and len(outcomes) == len(scenarios)
+    print(f"lab: {'PASS' if ok else 'FAIL'}: {len(outcomes) - len(bad)} of {len(scenarios)} scenarios "
+          f"passed in {total:.0f} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
