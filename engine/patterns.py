@@ -129,10 +129,11 @@ def _trace_after(logs: list[Fact], index: int) -> str:
 
 
 def _typed(value: str) -> Any:
-    """Numbers in named groups become numbers so that rules can compare them."""
-    if re.fullmatch(r"-?\d+", value):
+    """Numbers in named groups become numbers so that rules can compare them (a number of
+    hundreds of digits is damage or mischief in a log line: it stays text)."""
+    if re.fullmatch(r"-?\d{1,30}", value):
         return int(value)
-    if re.fullmatch(r"-?\d+\.\d+", value):
+    if re.fullmatch(r"-?\d{1,30}\.\d{1,30}", value):
         return float(value)
     return value
 

@@ -2,8 +2,9 @@
 that turn up in logs, configuration and command lines are masked before facts are saved
 or shown.
 
-The CLI applies this once to the fact base, right after collection and after loading a
-snapshot, so a snapshot holds what its report shows and analysing it replays the same
+The flow applies it to the fact base at the end of collection (analysis.collect) and,
+for a base that has not been through it (a snapshot saved with --no-redact), before
+analysis: a snapshot holds what its report shows, and analysing it replays the same
 findings. Masking is idempotent (masked text masks to itself) and keeps the name of what
 was hidden ("password=[REDACTED]"), so a line still reads. `--no-redact` keeps everything.
 """
@@ -25,7 +26,7 @@ _Rule = tuple[re.Pattern, Callable[[re.Match], str]]
 
 
 def _keep(*groups: int) -> Callable[[re.Match], str]:
-    """Keep the named groups, mask the last one."""
+    """The given groups as they are, then the mask in place of the secret that follows."""
     return lambda m: "".join(m.group(g) or "" for g in groups) + MASK
 
 
