@@ -131,17 +131,25 @@ class SnapshotError(Exception):
 
 def write_private_file(path: str, text: str) -> None:
     """Write atomically (temp file, fsync, rename) with mode 0600."""
+    write_atomic(path, text, 0o600)
+
+
+def write_atomic(path: str, text: str, mode: int, uid: int | None = None, gid: int | None = None) -> None:
+    """Temp file in the same directory, fsync, mode (and owner) set, rename over PATH,
+    then fsync the directory so that the rename itself survives a crash."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".hostmedic-", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            if uid is not None and os.geteuid() == 0:
+                os.fchown(fh.fileno(), uid, gid if gid is not None else -1)
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:  # the rename itself survives a crash
+        try:
             os.fsync(dfd)
         finally:
             os.close(dfd)

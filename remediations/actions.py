@@ -10,8 +10,10 @@ import difflib
 import os
 import shlex
 import stat
-import tempfile
+
 from typing import Any, Callable, Sequence
+
+from hostmedic.engine.facts import write_atomic
 
 RISKS = ("safe", "disruptive", "destructive")
 
@@ -29,33 +31,6 @@ def diff(old: str | None, new: str | None, name: str) -> list[str]:
                                  "/dev/null" if old is None else f"a{name}",
                                  "/dev/null" if new is None else f"b{name}", lineterm="", n=2)
     return list(lines)
-
-
-def write_atomic(path: str, text: str, mode: int, uid: int | None = None, gid: int | None = None) -> None:
-    """Temp file in the same directory, fsync, mode (and owner) set, rename over PATH.
-
-    The mode is the file's own (fstab stays 0644, a drop-in 0644): unlike hostmedic's
-    private files, these are read by the system."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".hostmedic-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fchmod(fh.fileno(), mode)
-            if uid is not None and os.geteuid() == 0:
-                os.fchown(fh.fileno(), uid, gid if gid is not None else -1)
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dfd = os.open(directory, os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Action:
