@@ -10,7 +10,6 @@ import difflib
 import os
 import shlex
 import stat
-
 from typing import Any, Callable, Sequence
 
 from hostmedic.engine.facts import write_atomic
