@@ -40,6 +40,7 @@ _PREFIX = re.compile(r"^(?P<unit>[^\s:]+\." + UNIT_TYPES + r"):? ")
 _RESULT = re.compile(r": Failed with result '(?P<result>[^']+)'")
 _RESTARTS = re.compile(r": Scheduled restart job, restart counter is at (?P<n>\d+)")
 _EXEC_PATH = re.compile(r"\bpath=(?P<path>\S+)")
+_EXEC_ARGV = re.compile(r"\bargv\[\]=(?P<argv>.*?) ; ")
 LAST_LINES = 5
 # Identifiers that many units (or systemd itself) log under: never a unit's own.
 SHARED_IDENTS = {"systemd", "kernel", "sh", "bash", "env", "sudo", "su", "runuser", "python",
@@ -202,6 +203,8 @@ def _unit_properties(ctx, units: set[str], idents: set[str]) -> dict[str, dict[s
             continue
         fields = {"unit": unit, **{k: props[k] for k in PROPERTIES[1:] if k in props}}
         fields.update(ordering(props))
+        if command_lines(props.get("ExecStop", "")):
+            fields["stop_command"] = command_lines(props["ExecStop"])
         if ident:
             fields["ident"] = ident
         fields["text"] = (f"{unit}: After={props.get('After', '')} "
@@ -219,6 +222,13 @@ def parse_show(text: str) -> list[dict[str, str]]:
         if props.get("Id"):
             blocks.append(props)
     return blocks
+
+
+def command_lines(value: str) -> str:
+    """The command lines of an Exec*= property as `systemctl show` prints it,
+    "{ path=/bin/sleep ; argv[]=/bin/sleep 600 ; ignore_errors=no ; ... }" (one such block
+    per command), joined by " ; "; "" when there is none."""
+    return " ; ".join(m["argv"] for m in _EXEC_ARGV.finditer(value))
 
 
 def ordering(props: dict[str, str]) -> dict[str, bool]:

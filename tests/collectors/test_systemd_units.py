@@ -166,3 +166,16 @@ def test_corpus_lxd_container_failed_units_carry_their_history():
     [finding] = [f for f in analyse(base, PACK).findings if f.rule == "failed-units"]
     assert finding.severity == "warning"
     assert "containers" in finding.explanation
+
+
+def test_exec_properties_become_command_lines():
+    # systemd 252 (Debian 12), `systemctl show -p ExecStop` of the lab's hung-stop service
+    value = ("{ path=/bin/sleep ; argv[]=/bin/sleep 100000 ; ignore_errors=no ; start_time=[n/a] ; "
+             "stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }")
+    assert systemd_units.command_lines(value) == "/bin/sleep 100000"
+    two = ("{ path=/usr/sbin/nginx ; argv[]=/usr/sbin/nginx -s quit ; ignore_errors=yes ; start_time=[n/a] ; "
+           "stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }\n"
+           "{ path=/bin/sleep ; argv[]=/bin/sleep 1 ; ignore_errors=no ; start_time=[n/a] ; "
+           "stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }")
+    assert systemd_units.command_lines(two) == "/usr/sbin/nginx -s quit ; /bin/sleep 1"
+    assert systemd_units.command_lines("") == ""
