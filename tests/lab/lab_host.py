@@ -15,7 +15,8 @@ import time
 from typing import Callable
 
 PACKAGES = ["libvirt-daemon-system", "libvirt-clients", "qemu-system-x86", "qemu-utils",
-            "busybox-static", "sosreport", "kmod", "e2fsprogs", "rsyslog", "bsdutils"]
+            "busybox-static", "sosreport", "kmod", "e2fsprogs", "rsyslog", "bsdutils",
+            "mmdebstrap", "openssh-client"]
 POLICY_RC = "/usr/sbin/policy-rc.d"
 URI = "qemu:///system"
 LIBVIRT_SOCK = "/run/libvirt/libvirt-sock"

@@ -29,6 +29,9 @@ FAULT_TIMEOUT = 150
 GUEST_KEYS = {"role", "memory_mib", "cmdline", "disk", "agent_channel"}
 DISK_KEYS = {"size_mib", "storage_mib", "ballast_mib", "ext4", "driver"}
 TOP_KEYS = {"name", "title", "guest", "fault", "fault_args", "expect", "fixes"}
+SYSTEMD_KEYS = {"name", "title", "kind", "ci", "sos", "guests", "setup", "setup_args", "fault", "fault_args",
+                "expect", "fixes"}
+EXPECT_KEYS = {"rule", "also", "names", "absent", "grouped"}
 ROLES = {"idle", "fill", "readonly", "balloon"}
 
 
@@ -42,8 +45,17 @@ def load(path: str) -> dict:
     return sc
 
 
-def load_all(only: list[str] | None = None) -> list[dict]:
-    scenarios = [load(p) for p in sorted(glob.glob(os.path.join(SCENARIO_DIR, "*.yaml")))]
+def _number(path: str) -> tuple[int, str]:
+    head = os.path.basename(path).split("-", 1)[0]
+    return (int(head) if head.isdigit() else 0, path)
+
+
+def load_all(only: list[str] | None = None, ci_only: bool = False) -> list[dict]:
+    """The scenarios in file order (1-, 2-, ... 10-); with CI_ONLY, the tiny-guest ones and
+    the systemd ones marked `ci: true`."""
+    scenarios = [load(p) for p in sorted(glob.glob(os.path.join(SCENARIO_DIR, "*.yaml")), key=_number)]
+    if ci_only:
+        scenarios = [s for s in scenarios if s.get("kind") != "systemd" or s.get("ci")]
     if only:
         unknown = set(only) - {s["name"] for s in scenarios}
         if unknown:
@@ -56,6 +68,8 @@ def check(sc) -> list[str]:
     """What is wrong with a scenario file (an empty list when nothing is)."""
     if not isinstance(sc, dict):
         return ["not a mapping"]
+    if sc.get("kind") == "systemd":
+        return check_systemd(sc)
     problems = [f"unknown key {k!r}" for k in sc if k not in TOP_KEYS]
     for key in ("name", "title", "guest", "fault", "expect"):
         if key not in sc:
@@ -79,6 +93,33 @@ def check(sc) -> list[str]:
         if not isinstance(expect.get(key, []), list):
             problems.append(f"expect.{key} must be a list")
     problems += [f"unknown fix {f!r}" for f in sc.get("fixes") or [] if f not in FIXES]
+    return problems
+
+
+def check_systemd(sc: dict) -> list[str]:
+    import lab_systemd  # its faults and set-ups are the vocabulary of these files
+    problems = [f"unknown key {k!r}" for k in sc if k not in SYSTEMD_KEYS]
+    for key in ("name", "title", "guests", "fault", "expect"):
+        if key not in sc:
+            problems.append(f"{key!r} is missing")
+    if not re.fullmatch(r"[a-z0-9-]{1,20}", str(sc.get("name", ""))):
+        problems.append("name: 1 to 20 of a-z, 0-9 and '-' (it becomes part of the domain names)")
+    guests = sc.get("guests") or []
+    if guests not in (["plain"], ["nfs-server", "nfs-client"]):
+        problems.append("guests: [plain] or [nfs-server, nfs-client] (the last one is diagnosed)")
+    problems += [f"unknown set-up {s!r}" for s in sc.get("setup") or [] if s not in lab_systemd.SETUPS]
+    if sc.get("fault") not in lab_systemd.FAULTS:
+        problems.append(f"fault must be one of {', '.join(sorted(lab_systemd.FAULTS))}")
+    expect = sc.get("expect") or {}
+    problems += [f"expect: unknown key {k!r}" for k in expect if k not in EXPECT_KEYS]
+    if "rule" not in expect:
+        problems.append("expect.rule is missing (null: no finding at warning or above)")
+    for key in ("also", "names", "absent", "grouped"):
+        if not isinstance(expect.get(key, []), list):
+            problems.append(f"expect.{key} must be a list")
+    for fix in sc.get("fixes") or []:
+        if not isinstance(fix, dict) or not isinstance(fix.get("id"), str):
+            problems.append(f"fixes: each is {{id: FIX, args: [...]}}, not {fix!r}")
     return problems
 
 

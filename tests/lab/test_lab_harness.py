@@ -1,6 +1,8 @@
 """The lab's own parts that need no VM (`make test`); the lab itself runs with `make lab`."""
 from __future__ import annotations
 
+import glob
+import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -9,17 +11,21 @@ import pytest
 
 import lab_fixes
 import lab_guest
+import lab_image
 import lab_scenarios
+import lab_systemd
 import run_lab
 from hostmedic.engine.rulepack import load_pack
 from hostmedic.remediations import MODULES as REMEDIATIONS
 
-SCENARIOS = lab_scenarios.load_all()
+ALL = lab_scenarios.load_all()
+SCENARIOS = [s for s in ALL if s.get("kind") != "systemd"]
+SYSTEMD = [s for s in ALL if s.get("kind") == "systemd"]
 
 
-def test_six_scenarios_with_distinct_names():
-    assert len(SCENARIOS) == 6
-    assert len({s["name"] for s in SCENARIOS}) == 6
+def test_six_tiny_guest_and_six_systemd_scenarios_with_distinct_names():
+    assert len(SCENARIOS) == 6 and len(SYSTEMD) == 6
+    assert len({s["name"] for s in ALL}) == 12
 
 
 @pytest.mark.parametrize("sc", SCENARIOS, ids=lambda s: s["name"])
@@ -77,3 +83,103 @@ def test_a_machine_that_cannot_run_the_lab_skips_it_unless_ci(monkeypatch, capsy
     assert "lab: SKIPPED: not root: for the test" in capsys.readouterr().out
     monkeypatch.setenv("CI", "true")
     assert run_lab.main([]) == 1
+
+
+# -- systemd guests ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sc", SYSTEMD, ids=lambda s: s["name"])
+def test_each_systemd_scenario_names_real_rules_and_real_fixes(sc):
+    pack = load_pack()
+    expect = sc["expect"]
+    for rule in [expect["rule"], *(expect.get("also") or []), *(expect.get("grouped") or []),
+                 *(expect.get("absent") or [])]:
+        assert rule is None or pack.get(rule) is not None, rule
+    for fix in sc.get("fixes") or []:
+        assert fix["id"] in REMEDIATIONS
+
+
+def test_ci_runs_the_unmount_and_the_stuck_stop_scenarios_end_to_end():
+    ci = [s["name"] for s in lab_scenarios.load_all(ci_only=True) if s.get("kind") == "systemd"]
+    assert {"nfs-unmount", "stuck-stop"} <= set(ci)
+    assert any(s.get("sos") for s in lab_scenarios.load_all(ci_only=True))
+
+
+def test_a_broken_systemd_scenario_file_is_refused():
+    problems = lab_scenarios.check({"name": "x", "kind": "systemd", "title": "t", "guests": ["plain", "plain"],
+                                    "setup": ["dance"], "fault": "meteor", "expect": {"rule": None, "bogus": 1},
+                                    "fixes": ["not-a-mapping"]})
+    text = "; ".join(problems)
+    for word in ("guests:", "unknown set-up 'dance'", "fault must be", "unknown key 'bogus'", "fixes:"):
+        assert word in text
+
+
+def test_systemd_domain_xml_forwards_sshd_and_links_the_nfs_pair():
+    image = {"kernel": "/w/vmlinuz", "initrd": "/w/initrd.img"}
+    root = ET.fromstring(lab_systemd.domain_xml("hm-lab-n-client", image, "/w/c.qcow2", "/l/c.log",
+                                                "nfs-client", 40022, (41001, 41002)))
+    assert root.get("type") == "qemu"
+    assert "root=/dev/vda" in root.findtext("./os/cmdline").split()
+    assert "systemd.hostname=hm-lab-n-client" in root.findtext("./os/cmdline").split()
+    link = root.find("./devices/interface[@type='udp']")
+    assert link.find("mac").get("address") == lab_systemd.LINK_MAC["nfs-client"]
+    assert (link.find("source").get("port"), link.find("source/local").get("port")) == ("41002", "41001")
+    qemu = "{http://libvirt.org/schemas/domain/qemu/1.0}"
+    args = [a.get("value") for a in root.iter(qemu + "arg")]
+    assert "user,id=hmuser,hostfwd=tcp:127.0.0.1:40022-:22" in args
+    assert any(lab_systemd.USER_MAC in a for a in args)
+
+
+def test_the_guest_network_files_match_the_macs_the_domains_use():
+    import configparser
+    macs = set()
+    for path in glob.glob(os.path.join(lab_image.GUEST_ROOT, "etc/systemd/network/*.network")):
+        cp = configparser.ConfigParser()
+        cp.read(path)
+        macs.add(cp["Match"]["MACAddress"].lower())
+    assert macs == {lab_systemd.USER_MAC, *lab_systemd.LINK_MAC.values()}
+
+
+@pytest.mark.skipif(not shutil.which("ssh"), reason="no OpenSSH client")
+def test_ssh_config_for_the_guests_checks_host_keys(tmp_path):
+    access = lab_systemd.Access(str(tmp_path), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHm", {"hm-lab-a-plain": 40022})
+    access.write()
+    out = subprocess.run(["ssh", "-F", access.config, "-G", "hm-lab-a-plain"], capture_output=True, text=True,
+                         check=True).stdout.lower().splitlines()
+    assert "port 40022" in out and "hostname 127.0.0.1" in out and "user root" in out
+    assert "stricthostkeychecking true" in out  # hostmedic refuses an ssh config that turns it off
+    assert "hostkeyalias hm-lab-guest" in out
+
+
+def test_the_image_recipe_key_is_stable_and_follows_the_guest_files(monkeypatch, tmp_path):
+    key = lab_image.recipe_key()
+    assert key == lab_image.recipe_key() and len(key) == 16
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "x.conf").write_text("a\n")
+    monkeypatch.setattr(lab_image, "GUEST_ROOT", str(tmp_path))
+    other = lab_image.recipe_key()
+    (tmp_path / "etc" / "x.conf").write_text("b\n")
+    assert len({key, other, lab_image.recipe_key()}) == 3
+
+
+def _finding(rule, severity="error", explains=(), summary="s", text=""):
+    return {"rule": rule, "severity": severity, "summary": summary, "explanation": text,
+            "explains": list(explains)}
+
+
+def test_judging_a_systemd_diagnosis():
+    expect = {"rule": "nfs-mount-hang", "also": ["shutdown-hang"], "names": ["/mnt/nfs"], "grouped": ["hung-task"]}
+    good = {"findings": [_finding("nfs-mount-hang", text="/mnt/nfs", explains=[_finding("hung-task", "warning")]),
+                         _finding("shutdown-hang")]}
+    way = run_lab.lab_diagnose.Way("hook")
+    lab_systemd.judge(way, good, {**expect, "also": ["shutdown-hang", "hung-task"]})
+    assert lab_systemd.problems([way], {**expect, "also": ["shutdown-hang", "hung-task"]}) == []
+    beside = {"findings": [_finding("nfs-mount-hang", text="/mnt/nfs"), _finding("hung-task", "warning")]}
+    way = run_lab.lab_diagnose.Way("host")
+    lab_systemd.judge(way, beside, expect)
+    text = "; ".join(lab_systemd.problems([way], expect))
+    assert "hung-task beside nfs-mount-hang" in text and "a shutdown-hang finding" in text
+    healthy = {"findings": [_finding("nfs-mount-hang")]}
+    way = run_lab.lab_diagnose.Way("journal")
+    lab_systemd.judge(way, healthy, {"rule": None, "absent": ["nfs-mount-hang"]})
+    text = "; ".join(lab_systemd.problems([way], {"rule": None}))
+    assert "leading finding nfs-mount-hang, expected none" in text and "unexpected findings" in text
