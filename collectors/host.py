@@ -23,7 +23,7 @@ def collect(ctx) -> None:
         parts = uname.text.split()
         if len(parts) > 2:
             fields["kernel"] = parts[2]
-    if ctx.source.kind == "local":  # sos never runs systemd-detect-virt
+    if ctx.source.live:  # sos never runs systemd-detect-virt
         virt = ctx.source.run(["systemd-detect-virt"])
         if virt.text.strip():  # exits 1 and prints "none" on bare metal
             fields["virt"] = virt.text.strip().splitlines()[0]

@@ -88,7 +88,7 @@ def _modules(ctx) -> None:
     # Built into the kernel (=y), kvm_intel is in no module list but has /sys/module/kvm_intel
     # (sos copies its parameters folder): count that as loaded too.
     kvm = [n for n in KVM_ARCH_MODULES if n in names or ctx.source.listdir(f"/sys/module/{n}")]
-    if not modules and ctx.source.kind == "local":
+    if not modules and ctx.source.live:
         # A kernel built without module support lists nothing: say so instead of "not loaded".
         ctx.status(NAME, "absent", detail=f"{result.name} lists no modules (monolithic kernel?)",
                    name=result.name)

@@ -48,7 +48,7 @@ def collect(ctx) -> None:
         return
     for link in links:
         name = link["name"]
-        if ctx.source.kind == "local":
+        if ctx.source.live:
             _sysfs(ctx, link)
         if not link.get("driver") and not link.get("kind") and name != "lo":
             driver = _ethtool_driver(ctx, name)
@@ -61,7 +61,7 @@ def collect(ctx) -> None:
 
 
 def _read_links(ctx) -> tuple[list[dict[str, Any]] | None, Result]:
-    if ctx.source.kind == "local":
+    if ctx.source.live:
         result = ctx.source.run(["ip", "-j", "-s", "-s", "-d", "link"])
         links = parse_ip_link_json(result.text) if result.ok else None
         if links is not None:

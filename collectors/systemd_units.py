@@ -30,7 +30,8 @@ from typing import Any
 from hostmedic.engine.facts import Fact, Provenance
 
 NAME = "systemd_units"
-PROPERTIES = ["Id", "Description", "After", "Before", "Requires", "Wants", "TimeoutStopUSec",
+# TimeoutUSec: a mount unit's timeout, for mounting and unmounting alike
+PROPERTIES = ["Id", "Description", "After", "Before", "Requires", "Wants", "TimeoutStopUSec", "TimeoutUSec",
               "ExecStop", "NRestarts", "Result", "ActiveState", "SubState", "ExecStart",
               "SyslogIdentifier", "LimitNOFILE", "LimitNOFILESoft", "Restart"]
 UNIT_TYPES = r"(?:service|mount|socket|timer|target|swap|path|scope|slice|automount|device)"
@@ -65,7 +66,7 @@ def collect(ctx) -> None:
 def _failed_units(ctx) -> dict[str, tuple[dict[str, Any], Provenance]]:
     """unit -> (fields, provenance) of every unit in failed state, and a unit_listing fact."""
     rows, result = None, None
-    if ctx.source.kind == "local":
+    if ctx.source.live:
         result = ctx.source.run(["systemctl", "list-units", "--failed", "--all", "--output=json",
                                  "--no-pager"])
         rows = parse_list_units_json(result.text) if result.ok else None
@@ -174,7 +175,7 @@ def _unit_properties(ctx, units: set[str], idents: set[str]) -> dict[str, dict[s
     """Settings of the wanted units (and of services whose processes log under one of
     `idents`). A sosreport has every service in `systemctl show *service --all`;
     a live host is asked for just the wanted units."""
-    if ctx.source.kind == "local":
+    if ctx.source.live:
         if not units:
             return {}
         shown = ctx.source.run(["systemctl", "show", "--property=" + ",".join(PROPERTIES), "--",

@@ -147,6 +147,13 @@ def _lookup(match: Match, name: str) -> Any:
     return None
 
 
+def _holds(fields: dict[str, Any], key: str, wanted: Any) -> bool:
+    """A context condition: an equal value, or {exists: true|false} for a field's presence."""
+    if isinstance(wanted, dict) and set(wanted) == {"exists"}:
+        return (fields.get(key) is not None) == bool(wanted["exists"])
+    return fields.get(key) == wanted
+
+
 def _gather_context(rule: Rule, matches: list[Match], facts: list[Fact]) -> dict[str, list[Fact]]:
     out: dict[str, list[Fact]] = {}
     for name, spec in (rule.get("context") or {}).items():
@@ -158,7 +165,7 @@ def _gather_context(rule: Rule, matches: list[Match], facts: list[Fact]) -> dict
             wanted.update(spec.get("where") or {})
             for fact in facts:
                 if fact.kind == spec["kind"] and fact not in found and \
-                        all(fact.fields.get(k) == v for k, v in wanted.items()):
+                        all(_holds(fact.fields, k, v) for k, v in wanted.items()):
                     found.append(fact)
         out[name] = found
     return out

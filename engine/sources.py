@@ -53,6 +53,7 @@ class Source:
     """What every source offers collectors."""
 
     kind = "abstract"
+    live = False  # a running system (commands answer now), not a collected archive
     description = ""
 
     def run(self, argv: Sequence[str], timeout: float | None = None,
@@ -83,6 +84,7 @@ class LocalSource(Source):
     """This host: commands run with a timeout, files read directly."""
 
     kind = "local"
+    live = True
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, root: str = "/"):
         self.timeout = timeout

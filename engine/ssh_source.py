@@ -213,6 +213,7 @@ class SshSource(Source):
     """A remote host: commands and files through one multiplexed OpenSSH connection."""
 
     kind = "ssh"
+    live = True
 
     def __init__(self, host: str, timeout: float = DEFAULT_TIMEOUT, sudo: bool = False,
                  config: str | None = None, options: Sequence[str] = (), ssh: str = "ssh"):

@@ -25,6 +25,8 @@ class FakeLive(Source):
 
     kind = "local"
 
+    live = True
+
     def __init__(self, outputs: dict[str, Result]):
         self.outputs = outputs
         self.calls: list[str] = []

@@ -31,7 +31,8 @@ DISK_KEYS = {"size_mib", "storage_mib", "ballast_mib", "ext4", "driver"}
 TOP_KEYS = {"name", "title", "guest", "fault", "fault_args", "expect", "fixes"}
 SYSTEMD_KEYS = {"name", "title", "kind", "ci", "sos", "guests", "setup", "setup_args", "fault", "fault_args",
                 "expect", "fixes"}
-EXPECT_KEYS = {"rule", "also", "names", "absent", "grouped"}
+EXPECT_KEYS = {"rule", "also", "names", "absent", "grouped", "by_way"}
+WAYS = {"hook", "host", "journal", "sos"}
 ROLES = {"idle", "fill", "readonly", "balloon"}
 
 
@@ -117,6 +118,9 @@ def check_systemd(sc: dict) -> list[str]:
     for key in ("also", "names", "absent", "grouped"):
         if not isinstance(expect.get(key, []), list):
             problems.append(f"expect.{key} must be a list")
+    for way, override in (expect.get("by_way") or {}).items():
+        if way not in WAYS or not isinstance(override, dict) or set(override) - (EXPECT_KEYS - {"by_way"}):
+            problems.append(f"expect.by_way.{way}: a way ({', '.join(sorted(WAYS))}) with expect keys")
     for fix in sc.get("fixes") or []:
         if not isinstance(fix, dict) or not isinstance(fix.get("id"), str):
             problems.append(f"fixes: each is {{id: FIX, args: [...]}}, not {fix!r}")

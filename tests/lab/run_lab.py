@@ -100,7 +100,8 @@ def run_scenario(sc: dict, boot: dict, workbase: str, own_libvirtd: bool) -> Out
     return out
 
 
-def run_systemd_scenario(sc: dict, image: dict, access, workbase: str) -> Outcome:
+def run_systemd_scenario(sc: dict, image: dict, access, workbase: str, keep: str | None = None) -> Outcome:
+    """KEEP: a folder where the guest's journal files stay after the run (for examples)."""
     out = Outcome(sc)
     cleanup = Cleanup()
     workdir = tempfile.mkdtemp(prefix=f"{sc['name']}-", dir=workbase)
@@ -116,7 +117,7 @@ def run_systemd_scenario(sc: dict, image: dict, access, workbase: str) -> Outcom
         if fault.shutdown_seconds is not None:
             out.shutdown["before"] = fault.shutdown_seconds
         report = timed(out.times, "hook", lab_systemd.wait_hook, target)
-        out.ways = lab_systemd.diagnose_ways(sc, target, workdir, report)
+        out.ways = lab_systemd.diagnose_ways(sc, target, os.path.join(keep, sc["name"]) if keep else workdir, report)
         for way in out.ways:
             out.times[way.name] = way.seconds
         out.problems += lab_systemd.problems(out.ways, sc["expect"])
@@ -211,7 +212,8 @@ def save_reports(o: Outcome, folder: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
-    p.add_argument("--reports", metavar="DIR", help="also save each diagnosis (JSON) in DIR")
+    p.add_argument("--reports", metavar="DIR", help="also save each diagnosis (JSON) in DIR, and the "
+                                                    "systemd guests' journal files and sos reports")
     p.add_argument("--set", choices=("all", "ci"), default=os.environ.get("LAB_SET", "all"),
                    help="all scenarios (default), or ci: the tiny-guest ones and the systemd ones "
                         "marked ci (or $LAB_SET)")
@@ -285,7 +287,7 @@ def main(argv=None) -> int:
                 outcomes.append(o)
                 continue
             log(f"scenario {sc['name']}: {sc['title']}")
-            o = run_systemd_scenario(sc, image, access, lab_host.WORK_BASE)
+            o = run_systemd_scenario(sc, image, access, lab_host.WORK_BASE, args.reports)
             outcomes.append(o)
             if args.reports:
                 save_reports(o, args.reports)

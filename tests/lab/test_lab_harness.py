@@ -183,3 +183,18 @@ def test_judging_a_systemd_diagnosis():
     lab_systemd.judge(way, healthy, {"rule": None, "absent": ["nfs-mount-hang"]})
     text = "; ".join(lab_systemd.problems([way], {"rule": None}))
     assert "leading finding nfs-mount-hang, expected none" in text and "unexpected findings" in text
+
+
+def test_a_way_can_have_its_own_expectation_and_is_then_left_out_of_the_agreement():
+    expect = {"rule": "nfs-mount-hang", "also": ["shutdown-hang"], "names": ["/mnt/nfs"],
+              "by_way": {"journal": {"rule": "shutdown-hang", "also": [], "names": []}}}
+    both = {"findings": [_finding("nfs-mount-hang", text="/mnt/nfs"), _finding("shutdown-hang")]}
+    only = {"findings": [_finding("shutdown-hang")]}
+    ways = []
+    for name, report in (("hook", both), ("host", both), ("journal", only)):
+        way = run_lab.lab_diagnose.Way(name)
+        lab_systemd.judge(way, report, lab_systemd.expected(expect, name))
+        ways.append(way)
+    assert lab_systemd.problems(ways, expect) == []
+    ways[1].serious = ["shutdown-hang"]  # the host way is held to the common expectation
+    assert any("disagree" in p for p in lab_systemd.problems(ways, expect))

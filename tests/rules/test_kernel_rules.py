@@ -72,3 +72,16 @@ def test_thrashing_and_saturation_explain_with_the_period():
     ex = example("io-saturation", "an Azure VM's virtual disk stalling for an hour (real sar -d, await 1 to 18 s)")
     (finding,) = run(ex, "io-saturation").findings
     assert finding.summary == "dev8-0 saturated for 1h 40min (2014-08-01 07:15 to 2014-08-01 09:15): await up to 18722 ms"
+
+
+def test_a_mount_unit_blocking_shutdown_is_explained_by_its_mount_timeout():
+    ex = dict(example("nfs-mount-hang", "NFS v4.2 unmount blocks the reboot until the mount unit times out (systemd 252)"))
+    # `systemctl show mnt-nfs.mount` on Debian 12: a mount unit has TimeoutUSec, and no ExecStop
+    ex["facts"] = [{"kind": "unit_props", "unit": "mnt-nfs.mount", "TimeoutUSec": "1min 30s",
+                    "TimeoutStopUSec": "1min 30s", "After": "network-online.target remote-fs-pre.target",
+                    "text": "mnt-nfs.mount: After=network-online.target remote-fs-pre.target"}]
+    findings = run(ex, "shutdown-hang").findings
+    hang = next(f for f in [*findings, *(x for f in findings for x in f.explains)] if f.rule == "shutdown-hang")
+    assert "mnt-nfs.mount waits up to 1min 30s to unmount" in hang.explanation
+    assert "x-systemd.mount-timeout=" in hang.explanation
+    assert "ExecStop" not in hang.explanation
