@@ -85,3 +85,13 @@ def test_a_mount_unit_blocking_shutdown_is_explained_by_its_mount_timeout():
     assert "mnt-nfs.mount waits up to 1min 30s to unmount" in hang.explanation
     assert "x-systemd.mount-timeout=" in hang.explanation
     assert "ExecStop" not in hang.explanation
+
+
+def test_blocked_nfs_writers_name_the_server_and_mount_even_after_it_came_back():
+    ex = example("nfs-mount-hang", "the server came back, but a writer and sync had been blocked on it (lab, kernel 6.1)")
+    [lead] = run(ex, "nfs-mount-hang").findings
+    assert lead.rule == "nfs-mount-hang"
+    assert [x.rule for x in lead.explains] == ["hung-task"]  # sync's trace has no NFS frame: still under it
+    assert "NFS server 10.77.0.1 stopped answering" in lead.summary
+    assert "(mounted on /mnt/nfs)" in lead.explanation and "answered again later" in lead.explanation
+    assert "dd (pid 409" in lead.explanation
