@@ -48,9 +48,16 @@ def collect(ctx) -> None:
         by_boot.setdefault(log.fields.get("boot", 0), []).append(log)
     latest = max(by_boot)
     stream = logs[0].fields.get("stream")
+    starts = {o: min((f.fields["t"] for f in ls if f.fields.get("t") is not None), default=None)
+              for o, ls in by_boot.items()}
     for offset in sorted(by_boot):
         lines = sorted(by_boot[offset], key=lambda f: (f.fields.get("t") or 0))
         boot = _describe_boot(offset, lines, current=(offset == latest))
+        begin_t, next_t = boot.get("shutdown_begin_t"), starts.get(offset + 1)
+        if not boot["clean_end"] and begin_t is not None and next_t is not None and next_t >= begin_t:
+            # a journal cut off mid-shutdown says nothing of how long the hang went on; the
+            # next boot's start bounds it
+            boot["cut_within_seconds"] = round(next_t - begin_t, 1)
         boot["log_stream"] = stream
         ctx.add("boot", boot, Provenance("derived", lines[0].source.name, None, boot.get("first_t"),
                                          boot.get("boot_id")))

@@ -47,7 +47,7 @@ EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/s
     f"{lib}/modules/*/kernel/{d}/*" for lib in ("/lib", "/usr/lib")
     for d in ("drivers/gpu", "drivers/net/wireless", "drivers/net/ethernet", "drivers/media",
               "drivers/infiniband", "drivers/staging", "drivers/bluetooth", "drivers/iio",
-              "drivers/hid", "drivers/usb", "drivers/isdn", "drivers/scsi", "sound")]
+              "drivers/hid", "drivers/usb", "drivers/isdn", "sound")]
 INITRAMFS_MODULES = ["virtio_pci", "virtio_blk", "ext4"]
 SETUP_HOOK = 'mkdir -p "$1/etc/initramfs-tools/conf.d" && echo MODULES=list > "$1/etc/initramfs-tools/conf.d/lab.conf"'
 CUSTOMIZE_HOOKS = [
