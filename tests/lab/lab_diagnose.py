@@ -46,7 +46,7 @@ class Way:
         return self.leading or "none"
 
 
-def _diagnose(args: list[str], timeout: float = 180) -> tuple[int, dict]:
+def diagnose_json(args: list[str], timeout: float = 180) -> tuple[int, dict]:
     done = run([DIAGNOSE, *args, "--format", "json"], check=False, timeout=timeout)
     if done.returncode not in (0, 1, 2):
         raise LabError(f"diagnose {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-600:]}")
@@ -54,7 +54,7 @@ def _diagnose(args: list[str], timeout: float = 180) -> tuple[int, dict]:
 
 
 def live() -> tuple[int, dict]:
-    return _diagnose(["--libvirt-uri", URI])
+    return diagnose_json(["--libvirt-uri", URI])
 
 
 def sosreport(tmpdir: str) -> tuple[int, dict]:
@@ -63,7 +63,7 @@ def sosreport(tmpdir: str) -> tuple[int, dict]:
     tarballs = glob.glob(os.path.join(tmpdir, "sosreport-*.tar.xz"))
     if len(tarballs) != 1:
         raise LabError(f"sos report left {len(tarballs)} tarballs in {tmpdir}")
-    return _diagnose(["--sosreport", tarballs[0]])
+    return diagnose_json(["--sosreport", tarballs[0]])
 
 
 def snapshot(tmpdir: str) -> tuple[int, dict]:
@@ -72,7 +72,7 @@ def snapshot(tmpdir: str) -> tuple[int, dict]:
     done = run([DIAGNOSE, "collect", "-o", path, "--libvirt-uri", URI], check=False, timeout=180)
     if done.returncode != 0:
         raise LabError(f"diagnose collect exited {done.returncode}: {done.stderr.strip()[-600:]}")
-    return _diagnose(["--facts", path])
+    return diagnose_json(["--facts", path])
 
 
 def concerns(finding: dict, domain: str) -> bool:

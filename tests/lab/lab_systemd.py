@@ -30,7 +30,8 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 
-from lab_diagnose import DIAGNOSE, SERIOUS, Way
+import lab_diagnose
+from lab_diagnose import SERIOUS, Way
 from lab_host import QEMU_LOG_DIR, Cleanup, LabError, define_domain, log, run, virsh, wait_for
 
 USER_MAC = "52:54:00:4d:00:01"  # matched by guest-root/etc/systemd/network/10-lab-user.network
@@ -357,11 +358,8 @@ def wait_hook(g: SystemdGuest) -> dict:
     return json.loads(g.ssh(f"cat {shlex.quote(newest)}", timeout=60).stdout)
 
 
-def _diagnose(args: list[str], timeout: float = 600) -> tuple[int, dict]:
-    done = run([DIAGNOSE, *args, "--format", "json"], check=False, timeout=timeout)
-    if done.returncode not in (0, 1, 2):
-        raise LabError(f"diagnose {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-600:]}")
-    return done.returncode, json.loads(done.stdout)
+def _diagnose(args: list[str]) -> tuple[int, dict]:
+    return lab_diagnose.diagnose_json(args, timeout=600)
 
 
 def over_ssh(g: SystemdGuest) -> tuple[int, dict]:

@@ -63,31 +63,17 @@ def timed(times: dict, part: str, call, *args):
         times[part] = times.get(part, 0.0) + time.monotonic() - started
 
 
-def run_scenario(sc: dict, boot: dict, workbase: str, own_libvirtd: bool) -> Outcome:
+def guarded(sc: dict, workbase: str, steps) -> Outcome:
+    """Run STEPS(out, workdir, cleanup) for one scenario in a work folder of its own: a
+    LabError or a harness bug becomes a problem of that scenario, and whatever it made is
+    undone in every case."""
     out = Outcome(sc)
     cleanup = Cleanup()
     workdir = tempfile.mkdtemp(prefix=f"{sc['name']}-", dir=workbase)
     os.chmod(workdir, 0o755)  # qemu runs as libvirt-qemu and reads the disk images in here
     cleanup.push(f"remove {workdir}", lambda: shutil.rmtree(workdir, ignore_errors=True))
     try:
-        if own_libvirtd and os.path.exists(LIBVIRTD_LOG):
-            # each scenario is its own incident: start libvirtd's log afresh, as Debian's
-            # logrotate does (copytruncate), so one scenario's messages do not stand in the next
-            os.truncate(LIBVIRTD_LOG, 0)
-        g = timed(out.times, "boot", lab_scenarios.prepare, sc, workdir, boot, cleanup)
-        timed(out.times, "boot", g.start)
-        out.fault = timed(out.times, "fault", lab_scenarios.inflict, g)
-        out.ways = lab_diagnose.diagnose_three_ways(sc["expect"], g.words, g.name, workdir)
-        for way in out.ways:
-            out.times[way.name] = way.seconds
-        out.problems += lab_diagnose.problems(out.ways, sc["expect"])
-        for fix_name in sc.get("fixes") or []:
-            try:
-                note = timed(out.times, "fixes", lab_fixes.FIXES[fix_name], g)
-                out.fixes.append(f"{fix_name}: {note}")
-            except LabError as err:
-                out.fixes.append(f"{fix_name}: FAILED")
-                out.problems.append(f"fix {fix_name}: {err}")
+        steps(out, workdir, cleanup)
     except LabError as err:
         out.problems.append(str(err))
     except Exception as err:  # a harness bug: report it with the scenario, go on with the next
@@ -99,54 +85,68 @@ def run_scenario(sc: dict, boot: dict, workbase: str, own_libvirtd: bool) -> Out
         out.problems += [f"cleanup: {e}" for e in errors]
     return out
 
+
+def run_scenario(sc: dict, boot: dict, workbase: str, own_libvirtd: bool) -> Outcome:
+    return guarded(sc, workbase, lambda out, workdir, cleanup: _tiny_steps(out, workdir, cleanup, boot, own_libvirtd))
+
+
+def _tiny_steps(out: Outcome, workdir: str, cleanup: Cleanup, boot: dict, own_libvirtd: bool) -> None:
+    sc = out.scenario
+    if own_libvirtd and os.path.exists(LIBVIRTD_LOG):
+        # each scenario is its own incident: start libvirtd's log afresh, as Debian's
+        # logrotate does (copytruncate), so one scenario's messages do not stand in the next
+        os.truncate(LIBVIRTD_LOG, 0)
+    g = timed(out.times, "boot", lab_scenarios.prepare, sc, workdir, boot, cleanup)
+    timed(out.times, "boot", g.start)
+    out.fault = timed(out.times, "fault", lab_scenarios.inflict, g)
+    out.ways = lab_diagnose.diagnose_three_ways(sc["expect"], g.words, g.name, workdir)
+    for way in out.ways:
+        out.times[way.name] = way.seconds
+    out.problems += lab_diagnose.problems(out.ways, sc["expect"])
+    for fix_name in sc.get("fixes") or []:
+        try:
+            note = timed(out.times, "fixes", lab_fixes.FIXES[fix_name], g)
+            out.fixes.append(f"{fix_name}: {note}")
+        except LabError as err:
+            out.fixes.append(f"{fix_name}: FAILED")
+            out.problems.append(f"fix {fix_name}: {err}")
 
 def run_systemd_scenario(sc: dict, image: dict, access, workbase: str, keep: str | None = None) -> Outcome:
     """KEEP: a folder where the guest's journal files stay after the run (for examples)."""
-    out = Outcome(sc)
-    cleanup = Cleanup()
-    workdir = tempfile.mkdtemp(prefix=f"{sc['name']}-", dir=workbase)
-    os.chmod(workdir, 0o755)
-    cleanup.push(f"remove {workdir}", lambda: shutil.rmtree(workdir, ignore_errors=True))
-    try:
-        guests = timed(out.times, "boot", lab_systemd.prepare, sc, workdir, image, access, cleanup)
-        timed(out.times, "boot", lab_systemd.boot_all, guests)
-        target = guests[-1]
-        timed(out.times, "setup", lab_systemd.set_up, sc, guests)
-        fault = timed(out.times, "fault", lab_systemd.inflict, sc, guests)
-        out.fault = fault.what
-        if fault.shutdown_seconds is not None:
-            out.shutdown["before"] = fault.shutdown_seconds
-        report = timed(out.times, "hook", lab_systemd.wait_hook, target)
-        out.ways = lab_systemd.diagnose_ways(sc, target, os.path.join(keep, sc["name"]) if keep else workdir, report)
-        for way in out.ways:
-            out.times[way.name] = way.seconds
-        out.problems += lab_systemd.problems(out.ways, sc["expect"])
-        for fix in sc.get("fixes") or []:
-            try:
-                note = timed(out.times, "fixes", lab_systemd.apply_fix, target, fix)
-                again = timed(out.times, "fixes", lab_systemd.inflict, sc, guests)
-                after = timed(out.times, "fixes", lab_systemd.wait_hook, target)
-            except LabError as err:
-                out.fixes.append(f"{fix['id']}: FAILED")
-                out.problems.append(f"fix {fix['id']}: {err}")
-                continue
-            out.shutdown["after"] = again.shutdown_seconds
-            lead = next((f["rule"] for f in after.get("findings") or [] if f["severity"] in lab_diagnose.SERIOUS), None)
-            out.fixes.append(f"{fix['id']}: {note}; then the reboot took {again.shutdown_seconds:.0f} s "
-                             f"(before: {out.shutdown.get('before', 0):.0f} s); the hook then led with {lead or 'nothing'}")
-            if "before" in out.shutdown and again.shutdown_seconds > out.shutdown["before"] * FIX_SHORTENS:
-                out.problems.append(f"fix {fix['id']}: the reboot still took {again.shutdown_seconds:.0f} s "
-                                    f"(before the fix {out.shutdown['before']:.0f} s)")
-    except LabError as err:
-        out.problems.append(str(err))
-    except Exception as err:  # a harness bug: report it with the scenario, go on with the next
-        out.problems.append(f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
-    finally:
-        started = time.monotonic()
-        errors = cleanup.run()
-        out.times["cleanup"] = time.monotonic() - started
-        out.problems += [f"cleanup: {e}" for e in errors]
-    return out
+    return guarded(sc, workbase, lambda out, workdir, cleanup: _systemd_steps(out, workdir, cleanup, image, access, keep))
+
+
+def _systemd_steps(out: Outcome, workdir: str, cleanup: Cleanup, image: dict, access, keep: str | None) -> None:
+    sc = out.scenario
+    guests = timed(out.times, "boot", lab_systemd.prepare, sc, workdir, image, access, cleanup)
+    timed(out.times, "boot", lab_systemd.boot_all, guests)
+    target = guests[-1]
+    timed(out.times, "setup", lab_systemd.set_up, sc, guests)
+    fault = timed(out.times, "fault", lab_systemd.inflict, sc, guests)
+    out.fault = fault.what
+    if fault.shutdown_seconds is not None:
+        out.shutdown["before"] = fault.shutdown_seconds
+    report = timed(out.times, "hook", lab_systemd.wait_hook, target)
+    out.ways = lab_systemd.diagnose_ways(sc, target, os.path.join(keep, sc["name"]) if keep else workdir, report)
+    for way in out.ways:
+        out.times[way.name] = way.seconds
+    out.problems += lab_systemd.problems(out.ways, sc["expect"])
+    for fix in sc.get("fixes") or []:
+        try:
+            note = timed(out.times, "fixes", lab_systemd.apply_fix, target, fix)
+            again = timed(out.times, "fixes", lab_systemd.inflict, sc, guests)
+            after = timed(out.times, "fixes", lab_systemd.wait_hook, target)
+        except LabError as err:
+            out.fixes.append(f"{fix['id']}: FAILED")
+            out.problems.append(f"fix {fix['id']}: {err}")
+            continue
+        out.shutdown["after"] = again.shutdown_seconds
+        lead = next((f["rule"] for f in after.get("findings") or [] if f["severity"] in lab_diagnose.SERIOUS), None)
+        out.fixes.append(f"{fix['id']}: {note}; then the reboot took {again.shutdown_seconds:.0f} s "
+                         f"(before: {out.shutdown.get('before', 0):.0f} s); the hook then led with {lead or 'nothing'}")
+        if "before" in out.shutdown and again.shutdown_seconds > out.shutdown["before"] * FIX_SHORTENS:
+            out.problems.append(f"fix {fix['id']}: the reboot still took {again.shutdown_seconds:.0f} s "
+                                f"(before the fix {out.shutdown['before']:.0f} s)")
 
 
 def systemd_table(outcomes: list[Outcome]) -> str:

@@ -198,3 +198,15 @@ def test_a_way_can_have_its_own_expectation_and_is_then_left_out_of_the_agreemen
     assert lab_systemd.problems(ways, expect) == []
     ways[1].serious = ["shutdown-hang"]  # the host way is held to the common expectation
     assert any("disagree" in p for p in lab_systemd.problems(ways, expect))
+
+
+def test_a_scenario_that_breaks_is_reported_and_still_cleaned_up(tmp_path):
+    undone = []
+
+    def steps(out, workdir, cleanup):
+        cleanup.push("something the scenario made", lambda: undone.append(workdir))
+        raise KeyError("a harness bug")
+
+    out = run_lab.guarded({"name": "x"}, str(tmp_path), steps)
+    assert not out.passed and "KeyError" in out.problems[0]
+    assert undone and not os.path.exists(undone[0])  # its work folder went too
