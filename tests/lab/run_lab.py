@@ -193,7 +193,7 @@ def details(outcomes: list[Outcome]) -> str:
         if o.fault:
             lines.append(f"  fault: {o.fault}")
         for w in o.ways:
-            lines.append(f"  {w.name}: exit {w.exit}, findings at warning or above: "
+            lines.append(f"  {w.name}: exit {'-' if w.exit is None else w.exit}, findings at warning or above: "
                          f"{', '.join(w.serious) or 'none'}")
         for f in o.fixes:
             lines.append(f"  fix {f}")
