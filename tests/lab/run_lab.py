@@ -245,6 +245,9 @@ def main(argv=None) -> int:
         started = time.monotonic()
         own = lab_host.start_daemons(cleanup)
         parts["daemons"] = time.monotonic() - started
+        if "libvirtd" not in own:
+            log("libvirtd was already running: its log is not ours to truncate, so one scenario's "
+                "libvirtd lines can show in the next (stop it to run the lab on its own daemon)")
         leftovers = lab_host.remove_leftovers()
         if leftovers:
             log(f"removed what an earlier run left: {', '.join(leftovers)}")
