@@ -6,7 +6,7 @@ to a shell: commands run from an argument list.
 
     probe   print {"python": [3, 11, 2], "uid": 0, "user": "root"} and exit
     serve   answer requests on stdin until it closes, one at a time:
-              request   one JSON line: {"op": "run", "argv": [...], "timeout": 10}
+              request   one JSON line: {"op": "run", "argv": [...], "timeout": 10, "max": N}
                                        {"op": "read", "path": "/proc/mounts", "max": N}
                                        {"op": "listdir", "path": "/sys/block"}
               answer    one JSON line {"status", "rc", "detail", "out": N, "err": M},
@@ -16,10 +16,12 @@ Statuses are those of engine/sources.py: ok, missing, failed, denied, timeout, a
 """
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import time
 
 SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")  # a non-root login's PATH often lacks them
 
@@ -39,9 +41,9 @@ def probe():
     sys.stdout.write(json.dumps({"python": list(sys.version_info[:3]), "uid": uid, "user": user}))
 
 
-def run(argv, timeout):
+def run(argv, timeout, limit=1 << 28):
     """(status, rc, detail, stdout, stderr) of one command, killed with its process group
-    when its time is up."""
+    when its time is up, or when its output passes LIMIT bytes (kept: the first LIMIT)."""
     path = _path()
     exe = shutil.which(argv[0], path=path) if argv else None
     if exe is None:
@@ -55,21 +57,56 @@ def run(argv, timeout):
         return "denied", None, str(err), b"", b""
     except OSError as err:
         return "failed", None, str(err), b"", b""
-    try:
-        out, err = proc.communicate(timeout=float(timeout))
-    except subprocess.TimeoutExpired:
+    out, err, timed_out, cut = _collect(proc, float(timeout), int(limit))
+    if timed_out:
+        return "timeout", None, "no answer within %g s" % float(timeout), b"", b""
+    if cut:
+        return "ok", 0, "output cut at %d MiB (the command was stopped there)" % (limit >> 20), out, err
+    if proc.returncode != 0:
+        return "failed", proc.returncode, "exit status %d" % proc.returncode, out, err
+    return "ok", 0, "", out, err
+
+
+def _collect(proc, timeout, limit):
+    """stdout (at most LIMIT bytes) and stderr (its first MiB) of PROC, read as they come:
+    a command that floods is stopped at LIMIT instead of filling this host's memory and
+    the connection. Returns (stdout, stderr, timed out, cut)."""
+    deadline = time.monotonic() + timeout
+    keep = {proc.stdout: limit, proc.stderr: 1 << 20}
+    chunks = {proc.stdout: [], proc.stderr: []}
+    sizes = dict.fromkeys(keep, 0)
+    timed_out = cut = False
+    with selectors.DefaultSelector() as sel:
+        for pipe in keep:
+            sel.register(pipe, selectors.EVENT_READ)
+        while sel.get_map() and not cut:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(left):
+                data = os.read(key.fd, 1 << 16)
+                if not data:
+                    sel.unregister(key.fileobj)
+                    continue
+                room = keep[key.fileobj] - sizes[key.fileobj]
+                if room > 0:
+                    chunks[key.fileobj].append(data[:room])
+                    sizes[key.fileobj] += min(room, len(data))
+                elif key.fileobj is proc.stdout:
+                    cut = True
+    if timed_out or cut:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             proc.kill()
-        try:  # a process stuck in the kernel (hung NFS) may never die: do not wait for it
-            proc.communicate(timeout=1)
-        except subprocess.TimeoutExpired:
-            pass
-        return "timeout", None, "no answer within %g s" % float(timeout), b"", b""
-    if proc.returncode != 0:
-        return "failed", proc.returncode, "exit status %d" % proc.returncode, out, err
-    return "ok", 0, "", out, err
+    try:  # a process stuck in the kernel (hung NFS) may never die: do not wait long for it
+        proc.wait(timeout=1 if timed_out or cut else max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        timed_out = not cut
+    for pipe in keep:
+        pipe.close()
+    return b"".join(chunks[proc.stdout]), b"".join(chunks[proc.stderr]), timed_out, cut
 
 
 def read(path, limit):
@@ -104,7 +141,7 @@ def listdir(path):
 def answer(request):
     op = request.get("op")
     if op == "run":
-        return run(request.get("argv") or [], request.get("timeout", 10))
+        return run(request.get("argv") or [], request.get("timeout", 10), int(request.get("max", 1 << 28)))
     if op == "read":
         return read(request["path"], int(request.get("max", 1 << 28)))
     if op == "listdir":

@@ -40,6 +40,8 @@ CONNECT_TIMEOUT = 10  # used when the user's ssh config sets no ConnectTimeout
 CONTROL_PERSIST = 60  # the master outlives a crashed diagnose by at most this
 SLACK = 15.0  # local limit = remote limit + this (round trips over a slow link)
 START_LIMIT = 60.0  # for the helper to start and answer its first request
+MAX_ERR_BYTES = 1 << 20  # the helper keeps the first MiB of a command's error output
+MAX_HEAD_BYTES = 1 << 16  # an answer's JSON header line
 # Options that would defeat host key checking, or that hostmedic sets itself.
 _REFUSED = re.compile(r"^\s*(controlmaster|controlpath|controlpersist)\b", re.I)
 _NO_CHECKING = re.compile(r"^\s*stricthostkeychecking[\s=]+(no|off|accept-new|false)\s*$", re.I)
@@ -157,6 +159,9 @@ class _Helper:
             size_out, size_err = int(head["out"]), int(head["err"])
         except (ValueError, KeyError, TypeError):
             raise _Lost(f"unexpected answer: {line[:200]!r}")
+        # the helper keeps to these bounds; an answer past them is not its answer
+        if not (0 <= size_out <= MAX_READ_BYTES and 0 <= size_err <= MAX_ERR_BYTES):
+            raise _Lost(f"an answer of {size_out} + {size_err} bytes, more than the helper ever sends")
         data = self._exactly(size_out + size_err, deadline)
         return head, data[:size_out], data[size_out:]
 
@@ -174,6 +179,8 @@ class _Helper:
 
     def _until_newline(self, deadline: float) -> bytes:
         while b"\n" not in self.buf:
+            if len(self.buf) > MAX_HEAD_BYTES:
+                raise _Lost(f"an answer header of over {MAX_HEAD_BYTES} bytes")
             self._fill(deadline)
         line, _, self.buf = self.buf.partition(b"\n")
         return line
@@ -352,7 +359,8 @@ class SshSource(Source):
         name = " ".join(argv)
         limit = self.timeout if timeout is None else timeout
         try:
-            head, out, err = self._ask({"op": "run", "argv": list(argv), "timeout": limit}, limit + SLACK)
+            head, out, err = self._ask({"op": "run", "argv": list(argv), "timeout": limit, "max": MAX_READ_BYTES},
+                                       limit + SLACK)
         except TimeoutError:
             return Result(TIMEOUT, name, detail=f"no answer within {limit + SLACK:g} s")
         except _Lost as lost:
