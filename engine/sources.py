@@ -107,7 +107,7 @@ class LocalSource(Source):
             return Result(DENIED, name, detail=str(err))
         except OSError as err:
             return Result(MISSING if err.errno == errno.ENOENT else FAILED, name, detail=str(err))
-        out, err_out, timed_out, cut = _communicate_capped(proc, limit)
+        out, err_out, timed_out, cut = communicate_capped(proc, limit)
         if timed_out:
             return Result(TIMEOUT, name, detail=f"no answer within {limit:g} s")
         text, err_text = _decode(out), _decode(err_out)
@@ -153,7 +153,7 @@ def _read_capped(fh) -> bytes:
     return b"".join(chunks)
 
 
-def _communicate_capped(proc: subprocess.Popen, limit: float) -> tuple[bytes, bytes, bool, bool]:
+def communicate_capped(proc: subprocess.Popen, limit: float) -> tuple[bytes, bytes, bool, bool]:
     """communicate() that keeps at most MAX_READ_BYTES of output: a command that floods
     (`yes`, a huge journal) is stopped there instead of growing this process without
     bound. Returns (stdout, stderr, timed out, cut)."""

@@ -13,6 +13,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from hostmedic.engine.sources import MAX_READ_BYTES, communicate_capped
+
 COMMAND_TIMEOUT = 120.0  # seconds; fstrim on a large file system can take a while
 
 
@@ -84,13 +86,21 @@ class Host:
         """One command, as an argv list (no shell ever sees it), with a timeout."""
         argv = list(argv)
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout,
-                                  stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"})
+            # a session of its own: a timeout kills the command and everything it started
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True,
+                                    env={**os.environ, "LC_ALL": "C"})
         except FileNotFoundError:
             return Ran(argv, 127, "", f"{argv[0]}: command not found")
-        except subprocess.TimeoutExpired:
+        except PermissionError as err:
+            return Ran(argv, 126, "", f"{argv[0]}: {err.strerror}")
+        out, err, timed_out, cut = communicate_capped(proc, self.timeout)
+        if timed_out:
             return Ran(argv, 124, "", f"no answer within {self.timeout:g} s")
-        return Ran(argv, done.returncode, done.stdout, done.stderr)
+        text, err_text = (b.decode("utf-8", errors="replace") for b in (out, err))
+        if cut:
+            err_text += f"\n(output cut at {MAX_READ_BYTES >> 20} MiB: the command was stopped there)"
+        return Ran(argv, proc.returncode, text, err_text)
 
     def libvirt(self):
         """The read-write connection the fix uses from plan to verification (the test driver
