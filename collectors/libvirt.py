@@ -644,7 +644,9 @@ _LIBVIRTD = re.compile(r"^(?P<date>\d{4}-\d\d-\d\d) (?P<hms>\d\d:\d\d:\d\d)(?P<f
                        r"(?P<level>debug|info|warning|error) : "
                        r"(?:(?P<func>[A-Za-z_]\w*):(?P<fline>\d+) : )?(?P<msg>.*)$")
 _LEVELS = {"error": 3, "warning": 4, "info": 6, "debug": 7}
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r")
+# CSI sequences (colours, erase line), charset selection, and the two-byte escapes systemd's
+# status redraw uses (ESC M, reverse index: the status line is drawn over itself)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[@-Z\\-_78=>]|\r")
 _CONSOLE_STAMP = re.compile(r"^(?:<\d>)?\[\s*\d+\.\d+\]")
 _LINUX_VERSION = re.compile(r"^Linux version \d")
 _CONSOLE_FILE = re.compile(r"^(?P<domain>.+)-(?:serial|console)\d*$")  # NAME-serial0.log

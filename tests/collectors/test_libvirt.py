@@ -502,3 +502,13 @@ def test_rule_pack_sees_the_incidents(sos_dir):
     rules = {f["rule"] for f in doc["findings"]}
     assert {"memballoon-oom", "fs-readonly-after-discard"} <= rules, doc["findings"]
     assert [s["status"] for s in doc["collector_status"] if s["collector"] == "libvirt"] == ["ok"]
+
+
+def test_a_redrawn_status_line_loses_the_reverse_index_escape():
+    # systemd 252 on a Debian 12 guest's serial console (the lab's nfs-unmount guest), verbatim:
+    # each redraw starts with ESC M (reverse index) and ESC [K (erase line)
+    text = ("[ \x1b[0;31m*\x1b[0;1;31m*\x1b[0m\x1b[0;31m*  \x1b[0m] Job mnt-nfs.mount/stop running (4s / 1min 31s)\r\r\n"
+            "\x1bM\r\r\x1b[K[\x1b[0;31m*\x1b[0;1;31m*\x1b[0m\x1b[0;31m*   \x1b[0m] Job mnt-nfs.mount/stop running (5s / 1min 31s)\r\r\n")
+    assert [l.message for l in lv.parse_console_log(text)] == [
+        "[ ***  ] Job mnt-nfs.mount/stop running (4s / 1min 31s)",
+        "[***   ] Job mnt-nfs.mount/stop running (5s / 1min 31s)"]

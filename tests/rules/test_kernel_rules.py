@@ -95,3 +95,12 @@ def test_blocked_nfs_writers_name_the_server_and_mount_even_after_it_came_back()
     assert "NFS server 10.77.0.1 stopped answering" in lead.summary
     assert "(mounted on /mnt/nfs)" in lead.explanation and "answered again later" in lead.explanation
     assert "dd (pid 409" in lead.explanation
+
+
+def test_a_redrawn_console_stop_job_is_told_once_at_its_latest():
+    ex = example("shutdown-hang", "an NFS unmount's stop job redrawn on the console for a minute (lab, systemd 252)")
+    [hang] = run(ex, "shutdown-hang").findings
+    told = [l for l in hang.explanation.splitlines() if "showed a stop job" in l]
+    assert len(told) == 1
+    assert "mnt-nfs.mount (54s of 1min 31s, the last of 5 status lines)" in told[0]
+    assert "stalled on mnt-nfs.mount" in hang.summary
