@@ -106,7 +106,7 @@ def check_systemd(sc: dict) -> list[str]:
     if not re.fullmatch(r"[a-z0-9-]{1,20}", str(sc.get("name", ""))):
         problems.append("name: 1 to 20 of a-z, 0-9 and '-' (it becomes part of the domain names)")
     guests = sc.get("guests") or []
-    if guests not in (["plain"], ["nfs-server", "nfs-client"]):
+    if guests not in lab_systemd.GUEST_SETS:
         problems.append("guests: [plain] or [nfs-server, nfs-client] (the last one is diagnosed)")
     problems += [f"unknown set-up {s!r}" for s in sc.get("setup") or [] if s not in lab_systemd.SETUPS]
     if sc.get("fault") not in lab_systemd.FAULTS:

@@ -37,7 +37,7 @@ from lab_host import QEMU_LOG_DIR, Cleanup, LabError, define_domain, log, run, v
 USER_MAC = "52:54:00:4d:00:01"  # matched by guest-root/etc/systemd/network/10-lab-user.network
 LINK_MAC = {"nfs-server": "52:54:00:4d:01:01", "nfs-client": "52:54:00:4d:01:02"}
 SERVER_IP = "10.77.0.1"
-ROLES = {"nfs-server", "nfs-client", "plain"}
+GUEST_SETS = (["plain"], ["nfs-server", "nfs-client"])  # what a scenario may boot; the last is diagnosed
 MEMORY_MIB = 512
 BOOT_TIMEOUT = 420  # 35 s alone, 55 s with a second guest busy; allow for a loaded machine
 HOOK_TIMEOUT = 900  # the hook runs niced, under emulation, after multi-user.target
@@ -120,6 +120,7 @@ class SystemdGuest:
         started = time.monotonic()
         wait_for(f"{self.name} to start boot {boots}", lambda: self.boots() >= boots, timeout)
         left = max(30.0, timeout - (time.monotonic() - started))
+        # sshd answers, and systemd has finished starting up (running or degraded)
         wait_for(f"{self.name}'s sshd", lambda: self.ssh("systemctl is-system-running --wait >/dev/null; true",
                                                         timeout=60, check=False).returncode == 0, left, step=3)
         return time.monotonic() - started
