@@ -93,7 +93,8 @@ def build_wheels(folder: str, hostmedic_only: bool = False) -> list[str]:
     """Wheels of hostmedic's dependencies (and/or hostmedic itself), built by this host's pip."""
     os.makedirs(folder, exist_ok=True)
     if hostmedic_only:
-        argv = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", folder, REPO]
+        source = checkout_copy(os.path.join(folder, "src"))
+        argv = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", folder, source]
     else:
         with open(os.path.join(folder, "requirements.txt"), "w") as fh:
             fh.write("".join(d + "\n" for d in dependencies()))
@@ -101,6 +102,19 @@ def build_wheels(folder: str, hostmedic_only: bool = False) -> list[str]:
                 "-r", os.path.join(folder, "requirements.txt")]
     run(argv, timeout=900)
     return sorted(glob.glob(os.path.join(folder, "*.whl")))
+
+
+def checkout_copy(dest: str) -> str:
+    """The files of this checkout as they are now (tracked and new, not ignored) copied to
+    DEST: setuptools would reuse a stale build/ folder of the checkout itself and ship
+    modules that no longer exist."""
+    names = run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard"]).stdout
+    for rel in filter(None, names.split("\0")):
+        src = os.path.join(REPO, rel)
+        if os.path.isfile(src):  # a file deleted but not yet staged is still listed
+            os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
+            shutil.copy2(src, os.path.join(dest, rel))
+    return dest
 
 
 def base_tree() -> tuple[str, float]:

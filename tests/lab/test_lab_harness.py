@@ -210,3 +210,14 @@ def test_a_scenario_that_breaks_is_reported_and_still_cleaned_up(tmp_path):
     out = run_lab.guarded({"name": "x"}, str(tmp_path), steps)
     assert not out.passed and "KeyError" in out.problems[0]
     assert undone and not os.path.exists(undone[0])  # its work folder went too
+
+
+@pytest.mark.skipif(not shutil.which("git") or not os.path.isdir(os.path.join(lab_image.REPO, ".git")),
+                    reason="not a git checkout")
+def test_the_guest_gets_the_checkout_as_it_is_without_stale_build_output(tmp_path):
+    copy = lab_image.checkout_copy(str(tmp_path / "src"))
+    assert os.path.isfile(os.path.join(copy, "pyproject.toml"))
+    assert os.path.isfile(os.path.join(copy, "engine", "cli.py"))
+    assert os.path.isfile(os.path.join(copy, "tests", "lab", "lab_image.py"))
+    for ignored in ("build", ".venv", ".git"):
+        assert not os.path.exists(os.path.join(copy, ignored))
