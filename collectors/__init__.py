@@ -16,7 +16,7 @@ from hostmedic.engine.facts import FactBase, Provenance
 from hostmedic.engine.sources import Result, Source
 
 # Order matters: log collectors first (they set boot facts others may use).
-MODULES = ["host", "journal", "logfiles", "libvirt", "boots", "mounts", "memory", "systemd_units", "network", "cloudinit", "smart", "mdraid", "iscsi", "nfs", "fs_usage", "kernel", "pressure", "sar"]
+MODULES = ["host", "journal", "logfiles", "libvirt", "boots", "mounts", "memory", "systemd_units", "network", "cloudinit", "smart", "mdraid", "iscsi", "nfs", "fs_usage", "kernel", "pressure", "tasks", "sar"]
 
 
 @dataclass
