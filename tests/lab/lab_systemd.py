@@ -282,15 +282,34 @@ def nfs_writers_hang(guests: list[SystemdGuest], args: dict) -> Fault:
     client.ssh("touch /run/hm-go; systemd-run --unit=hm-sync sync")
     nr = client.wait_kernel(rf"nfs: server {re.escape(SERVER_IP)} not responding")
     ht = client.wait_kernel(r"INFO: task (\S+):\d+ blocked for more than \d+ seconds", timeout=300)
+    started = time.monotonic()
+    during = hang_seen_live(client)
     held = float(args.get("hold_seconds", 30))
-    time.sleep(held)
+    time.sleep(max(0.0, held - (time.monotonic() - started)))
     virsh("resume", server.name)
     client.wait_kernel(rf"nfs: server {re.escape(SERVER_IP)} OK", timeout=300)
     busy = {"active", "activating", "deactivating"}
     wait_for("the writers to finish", lambda: not busy & set(client.ssh(
         "systemctl is-active hm-writer hm-sync", check=False).stdout.split()), 300, step=3)
     seconds = _reboot_and_wait(client)
-    return Fault(f"{nr[0]}; {ht[0]}; server resumed after {held:.0f} s more; clean reboot", seconds)
+    return Fault(f"{nr[0]}; {ht[0]}; {during}; server resumed after {held:.0f} s more; clean reboot", seconds)
+
+
+def hang_seen_live(g: SystemdGuest) -> str:
+    """`diagnose --host` while the writers still hang: the NFS finding must lead and name
+    the tasks it saw waiting in NFS code (state D at both of its looks). Commands that
+    touch the dead mount (df) run into their timeout, which is kept short here."""
+    started = time.monotonic()
+    code, report = lab_diagnose.diagnose_json(["--host", g.name, "--ssh-config", g.access.config,
+                                               "--timeout", "20"], timeout=600)
+    lead = next((f for f in report.get("findings") or [] if f["severity"] in SERIOUS), None)
+    if lead is None or lead["rule"] != "nfs-mount-hang" or "when the data was taken" not in lead["explanation"]:
+        raise LabError("diagnose --host during the hang did not show the tasks waiting in NFS code: "
+                       + (f"{lead['rule']}: {lead['explanation'][:400]}" if lead else "no finding"))
+    stuck = [s.get("what") or s["collector"] for s in report.get("collector_status") or []
+             if s.get("status") == "timeout"]
+    return (f"diagnose --host during the hang: {lead['rule']} in {time.monotonic() - started:.0f} s"
+            + (f" (timed out on the dead mount: {', '.join(stuck)})" if stuck else ""))
 
 
 def nfs_server_gone_reboot(guests: list[SystemdGuest], args: dict) -> Fault:
