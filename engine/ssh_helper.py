@@ -70,7 +70,8 @@ def run(argv, timeout, limit=1 << 28):
 def _collect(proc, timeout, limit):
     """stdout (at most LIMIT bytes) and stderr (its first MiB) of PROC, read as they come:
     a command that floods is stopped at LIMIT instead of filling this host's memory and
-    the connection. Returns (stdout, stderr, timed out, cut)."""
+    the connection. Returns (stdout, stderr, timed out, cut). The same as
+    sources.communicate_capped on purpose: this file runs alone on the remote host."""
     deadline = time.monotonic() + timeout
     keep = {proc.stdout: limit, proc.stderr: 1 << 20}
     chunks = {proc.stdout: [], proc.stderr: []}

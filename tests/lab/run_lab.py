@@ -209,6 +209,24 @@ def save_reports(o: Outcome, folder: str) -> None:
             json.dump(w.report, fh, indent=1)
 
 
+def run_each(scenarios: list[dict], budget: float, run_one, outcomes: list[Outcome], args, t0: float) -> None:
+    """Each scenario in turn while the deadline leaves it BUDGET seconds; the rest are
+    reported as not run."""
+    for sc in scenarios:
+        left = args.deadline - (time.monotonic() - t0)
+        if left < budget:
+            o = Outcome(sc)
+            o.problems.append(f"not run: {left:.0f} s left of the {args.deadline:.0f} s deadline")
+            outcomes.append(o)
+            continue
+        log(f"scenario {sc['name']}: {sc['title']}")
+        o = run_one(sc)
+        outcomes.append(o)
+        if args.reports:
+            save_reports(o, args.reports)
+        log(f"scenario {sc['name']}: {'PASS' if o.passed else 'FAIL'} ({o.seconds:.0f} s)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
@@ -263,38 +281,17 @@ def main(argv=None) -> int:
             boot = lab_guest.build(guest_dir)
             parts["guest build"] = time.monotonic() - started
             log(f"guest: Debian kernel {boot['release']}, busybox initramfs ({parts['guest build']:.0f} s)")
-        for sc in tiny:
-            left = args.deadline - (time.monotonic() - t0)
-            if left < SCENARIO_BUDGET:
-                o = Outcome(sc)
-                o.problems.append(f"not run: {left:.0f} s left of the {args.deadline:.0f} s deadline")
-                outcomes.append(o)
-                continue
-            log(f"scenario {sc['name']}: {sc['title']}")
-            o = run_scenario(sc, boot, lab_host.WORK_BASE, "libvirtd" in own)
-            outcomes.append(o)
-            if args.reports:
-                save_reports(o, args.reports)
-            log(f"scenario {sc['name']}: {'PASS' if o.passed else 'FAIL'} ({o.seconds:.0f} s)")
+        run_each(tiny, SCENARIO_BUDGET, lambda sc: run_scenario(sc, boot, lab_host.WORK_BASE, "libvirtd" in own),
+                 outcomes, args, t0)
         if systemd:
             tree, parts["systemd image (cached base)"] = lab_image.base_tree()
             access, public_key = lab_systemd.make_access(os.path.join(guest_dir, "ssh"), tree)
             image = lab_image.build(guest_dir, public_key)
             parts["systemd image (this checkout)"] = image["run_seconds"]
             log(f"systemd guest image: Debian 12, kernel {image['release']}")
-        for sc in systemd:
-            left = args.deadline - (time.monotonic() - t0)
-            if left < SYSTEMD_BUDGET:
-                o = Outcome(sc)
-                o.problems.append(f"not run: {left:.0f} s left of the {args.deadline:.0f} s deadline")
-                outcomes.append(o)
-                continue
-            log(f"scenario {sc['name']}: {sc['title']}")
-            o = run_systemd_scenario(sc, image, access, lab_host.WORK_BASE, args.reports)
-            outcomes.append(o)
-            if args.reports:
-                save_reports(o, args.reports)
-            log(f"scenario {sc['name']}: {'PASS' if o.passed else 'FAIL'} ({o.seconds:.0f} s)")
+            run_each(systemd, SYSTEMD_BUDGET,
+                     lambda sc: run_systemd_scenario(sc, image, access, lab_host.WORK_BASE, args.reports),
+                     outcomes, args, t0)
     except (LabError, Interrupted, KeyboardInterrupt) as err:
         failure = f"{type(err).__name__}: {err}"
     finally:

@@ -221,3 +221,18 @@ def test_the_guest_gets_the_checkout_as_it_is_without_stale_build_output(tmp_pat
     assert os.path.isfile(os.path.join(copy, "tests", "lab", "lab_image.py"))
     for ignored in ("build", ".venv", ".git"):
         assert not os.path.exists(os.path.join(copy, ignored))
+
+
+def test_scenarios_past_the_deadline_are_reported_as_not_run(monkeypatch):
+    import argparse
+    import time as _time
+    ran = []
+    args = argparse.Namespace(deadline=100.0, reports=None)
+    outcomes = []
+    t0 = _time.monotonic() - 60  # 40 s left: enough for a 30 s budget, not for a 50 s one
+    run_lab.run_each([{"name": "a", "title": "A"}], 30, lambda sc: ran.append(sc) or run_lab.Outcome(sc),
+                     outcomes, args, t0)
+    run_lab.run_each([{"name": "b", "title": "B"}], 50, lambda sc: ran.append(sc) or run_lab.Outcome(sc),
+                     outcomes, args, t0)
+    assert [sc["name"] for sc in ran] == ["a"]
+    assert "not run: " in outcomes[1].problems[0] and "deadline" in outcomes[1].problems[0]
