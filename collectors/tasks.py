@@ -48,10 +48,12 @@ def collect(ctx) -> None:
     confirmed: set[int] = set()
     if ctx.source.live:
         rows, result = _live(ctx)
-        if rows and any(in_nfs(r) for r in rows if r["state"].startswith("D")):
+        waiting = {r["pid"] for r in rows or [] if r["state"].startswith("D") and in_nfs(r)}
+        if waiting:
             time.sleep(CONFIRM_AFTER)
-            again, _ = _live(ctx)
-            confirmed = {r["pid"] for r in again or [] if r["state"].startswith("D") and in_nfs(r)}
+            again, _ = _live(ctx, stacks_of=waiting)  # only their stacks matter now
+            confirmed = {r["pid"] for r in again or [] if r["pid"] in waiting and r["state"].startswith("D")
+                         and in_nfs(r)}
     else:
         result = ctx.source.read("/" + SOS_PS, sos_paths=[SOS_PS])
         rows = parse_ps_axo(result.text) if result.ok else None
@@ -80,12 +82,14 @@ def in_nfs(row: dict[str, Any]) -> bool:
     return bool(_NFS_CODE.search(f"{row.get('wchan') or ''}\n{row.get('stack') or ''}"))
 
 
-def _live(ctx) -> tuple[list[dict[str, Any]] | None, Any]:
+def _live(ctx, stacks_of: set[int] | None = None) -> tuple[list[dict[str, Any]] | None, Any]:
+    """The process table, with the kernel stack of each D task (of those in STACKS_OF)."""
     result = ctx.source.run(["ps", "-eo", "pid=,stat=,wchan:64=,comm="])
     if not result.ok:
         return None, result
     rows = parse_ps_eo(result.text)
-    for row in [r for r in rows if r["state"].startswith("D")][:MAX_STACKS]:
+    blocked = [r for r in rows if r["state"].startswith("D") and (stacks_of is None or r["pid"] in stacks_of)]
+    for row in blocked[:MAX_STACKS]:
         stack = ctx.source.read(f"/proc/{row['pid']}/stack")
         if stack.ok:
             frames = parse_stack(stack.text)

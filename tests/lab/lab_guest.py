@@ -128,7 +128,17 @@ def domain_xml(name: str, kernel: str, initrd: str, console_log: str, *, memory_
     if agent_channel:
         devices.append("<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>")
     devices.append("<memballoon model='virtio'/>")
-    return f"""<domain type='qemu'>
+    return domain(name, kernel, initrd, " ".join(words), devices, memory_mib)
+
+
+def domain(name: str, kernel: str, initrd: str, cmdline: str, devices: list[str], memory_mib: int,
+           qemu_args: list[str] = ()) -> str:
+    """The lab's domain: emulated (type='qemu': no nested KVM here), direct kernel boot, ACPI,
+    restarted on reboot; QEMU_ARGS go to QEMU as they are (<qemu:commandline>)."""
+    ns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" if qemu_args else ""
+    extra = ("\n  <qemu:commandline>" + "".join(f"<qemu:arg value={quoteattr(a)}/>" for a in qemu_args)
+             + "</qemu:commandline>") if qemu_args else ""
+    return f"""<domain type='qemu'{ns}>
   <name>{escape(name)}</name>
   <memory unit='MiB'>{memory_mib}</memory>
   <currentMemory unit='MiB'>{memory_mib}</currentMemory>
@@ -137,7 +147,7 @@ def domain_xml(name: str, kernel: str, initrd: str, console_log: str, *, memory_
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{escape(kernel)}</kernel>
     <initrd>{escape(initrd)}</initrd>
-    <cmdline>{escape(' '.join(words))}</cmdline>
+    <cmdline>{escape(cmdline)}</cmdline>
   </os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>
@@ -145,7 +155,7 @@ def domain_xml(name: str, kernel: str, initrd: str, console_log: str, *, memory_
   <on_crash>destroy</on_crash>
   <devices>
 {chr(10).join('    ' + d for d in devices)}
-  </devices>
+  </devices>{extra}
 </domain>
 """
 

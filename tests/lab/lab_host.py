@@ -241,6 +241,15 @@ def start_rsyslog(cleanup: Cleanup) -> bool:
 
 # -- files and configuration the lab changes ------------------------------------------
 
+def read_text(path: str) -> str:
+    """A log the lab watches (a console, a qemu log), or "" while it does not exist yet."""
+    try:
+        with open(path, errors="replace") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return ""
+
+
 def replace_file(cleanup: Cleanup, path: str, text: str) -> None:
     """Write PATH, putting back what was there (or removing it) at cleanup."""
     old = None

@@ -17,8 +17,8 @@ import yaml
 
 import lab_guest
 from lab_fixes import FIXES
-from lab_host import (QEMU_LOG_DIR, Cleanup, LabError, define_domain, log, loop_storage, remove_later,
-                      replace_file, run, start_rsyslog, virsh, wait_for)
+from lab_host import (QEMU_LOG_DIR, Cleanup, LabError, define_domain, log, loop_storage, read_text,
+                      remove_later, replace_file, run, start_rsyslog, virsh, wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO_DIR = os.path.join(HERE, "scenarios")
@@ -148,18 +148,10 @@ class Guest:
         return {"domain": self.name, "storage": self.storage or "", "disk": self.disk_path or ""}
 
     def console(self) -> str:
-        try:
-            with open(self.console_log, errors="replace") as fh:
-                return fh.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.console_log)
 
     def qemu(self) -> str:
-        try:
-            with open(self.qemu_log, errors="replace") as fh:
-                return fh.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.qemu_log)
 
     def state(self) -> str:
         return virsh("domstate", self.name, "--reason").stdout.strip()

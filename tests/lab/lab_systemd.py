@@ -31,8 +31,9 @@ import time
 from dataclasses import dataclass, field
 
 import lab_diagnose
+import lab_guest
 from lab_diagnose import SERIOUS, Way
-from lab_host import QEMU_LOG_DIR, Cleanup, LabError, define_domain, log, run, virsh, wait_for
+from lab_host import QEMU_LOG_DIR, Cleanup, LabError, define_domain, log, read_text, run, virsh, wait_for
 
 USER_MAC = "52:54:00:4d:00:01"  # matched by guest-root/etc/systemd/network/10-lab-user.network
 LINK_MAC = {"nfs-server": "52:54:00:4d:01:01", "nfs-client": "52:54:00:4d:01:02"}
@@ -106,11 +107,7 @@ class SystemdGuest:
         return run(["ssh", "-F", self.access.config, self.name, "--", command], timeout=timeout, check=check)
 
     def console(self) -> str:
-        try:
-            with open(self.console_log, errors="replace") as fh:
-                return fh.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.console_log)
 
     def boots(self) -> int:
         return len(LINUX_VERSION.findall(self.console()))
@@ -163,28 +160,7 @@ def domain_xml(name: str, image: dict, overlay: str, console_log: str, role: str
                 "<memballoon model='virtio'/>"]
     args = ["-netdev", f"user,id=hmuser,hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
             "-device", f"virtio-net-pci,netdev=hmuser,mac={USER_MAC},addr=0x1f"]
-    qemu_args = "".join(f"<qemu:arg value='{a}'/>" for a in args)
-    return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-  <name>{name}</name>
-  <memory unit='MiB'>{MEMORY_MIB}</memory>
-  <currentMemory unit='MiB'>{MEMORY_MIB}</currentMemory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{image['kernel']}</kernel>
-    <initrd>{image['initrd']}</initrd>
-    <cmdline>{cmdline}</cmdline>
-  </os>
-  <features><acpi/></features>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-{chr(10).join('    ' + d for d in devices)}
-  </devices>
-  <qemu:commandline>{qemu_args}</qemu:commandline>
-</domain>
-"""
+    return lab_guest.domain(name, image["kernel"], image["initrd"], cmdline, devices, MEMORY_MIB, qemu_args=args)
 
 
 def prepare(sc: dict, workdir: str, image: dict, access: Access, cleanup: Cleanup) -> list[SystemdGuest]:
@@ -485,26 +461,9 @@ def expected(expect: dict, way: str) -> dict:
 
 
 def problems(ways: list[Way], expect: dict) -> list[str]:
-    out = []
-    for w in ways:
-        if w.error:
-            out.append(f"{w.name}: {w.error}")
-            continue
-        rule = expected(expect, w.name).get("rule")
-        if w.leading != rule:
-            out.append(f"{w.name}: leading finding {w.leading or 'none'}, expected {rule or 'none'}"
-                       + (f" (at warning or above: {', '.join(w.serious)})" if w.serious else ""))
-        if w.missing:
-            out.append(f"{w.name}: missing {', '.join(map(repr, w.missing))}")
-        if w.wrong:
-            out.append(f"{w.name}: wrongly {', '.join(w.wrong)}")
-        if w.foreign:
-            out.append(f"{w.name}: unexpected findings: {'; '.join(w.foreign)}")
     # the ways with no exception of their own must agree exactly
-    ok = [w for w in ways if not w.error and w.name not in (expect.get("by_way") or {})]
-    if len({tuple(sorted(set(w.serious))) for w in ok}) > 1:
-        out.append("the ways disagree: " + "; ".join(f"{w.name} {sorted(set(w.serious))}" for w in ok))
-    return out
+    return lab_diagnose.problems(ways, expect, lambda way: expected(expect, way),
+                                 exempt=set(expect.get("by_way") or {}))
 
 
 # -- fixes, applied in the guest ---------------------------------------------------------
