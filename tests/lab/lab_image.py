@@ -108,6 +108,11 @@ def checkout_copy(dest: str) -> str:
     """The files of this checkout as they are now (tracked and new, not ignored) copied to
     DEST: setuptools would reuse a stale build/ folder of the checkout itself and ship
     modules that no longer exist."""
+    if not os.path.isdir(os.path.join(REPO, ".git")) or not shutil.which("git"):
+        # an export of the tree (no git): everything but what builds and runs leave behind
+        shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis"))
+        return dest
     names = run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard"]).stdout
     for rel in filter(None, names.split("\0")):
         src = os.path.join(REPO, rel)

@@ -236,3 +236,12 @@ def test_scenarios_past_the_deadline_are_reported_as_not_run(monkeypatch):
                      outcomes, args, t0)
     assert [sc["name"] for sc in ran] == ["a"]
     assert "not run: " in outcomes[1].problems[0] and "deadline" in outcomes[1].problems[0]
+
+
+def test_a_tree_without_git_is_copied_without_build_output(tmp_path, monkeypatch):
+    real = shutil.which
+    monkeypatch.setattr(lab_image.shutil, "which", lambda name: None if name == "git" else real(name))
+    copy = lab_image.checkout_copy(str(tmp_path / "src"))
+    assert os.path.isfile(os.path.join(copy, "engine", "cli.py"))
+    for ignored in ("build", ".venv", ".git"):
+        assert not os.path.exists(os.path.join(copy, ignored))
